@@ -1,0 +1,3 @@
+from bidsmrs.cli import main
+
+raise SystemExit(main())
