@@ -1,0 +1,608 @@
+"""Linear-combination model fit of a 1H spectrum with a basis set (DESIGN.md §5.1).
+
+Model over the fit range (frequency domain, stored convention of :mod:`bidsmrs.spectrum`)::
+
+    M(ν) = e^{i(φ0 + φ1·(δ(ν) − δ_ref))} · Σ_g Σ_{m∈g} c_m · F[b_m(t)·e^{(−πL_g + i2π(ε_g + Δ_m))t − g·t²}](ν)
+           + B(ν)
+
+- ``c_m ≥ 0`` amplitudes (basis units: molecules, see :mod:`bidsmrs.basis.core`);
+- groups ``g``: metabolites and macromolecules (``Basis.is_macromolecule``), each with its own
+  Lorentzian broadening ``L_g`` (FWHM, Hz) and shift ``ε_g`` (Hz); one Gaussian rate ``g`` (Hz²);
+- per-metabolite shifts ``Δ_m`` (metabolite group only) with a Gaussian prior of SD
+  ``metabolite_shift_sd_ppm`` (as spant's ABfit regularises frequencies, Wilson 2021);
+- zero- and first-order phase, ``φ1`` (rad/ppm) about ``δ_ref`` = centre of the fit range with
+  a Gaussian prior (SD ``phase1_sd_deg_per_ppm``);
+- ``B(ν)`` complex penalised cubic B-spline (or polynomial, or none), see :mod:`.baseline`.
+
+Fit: variable projection (Golub & Pereyra 1973). For given non-linear parameters the baseline
+is profiled out exactly (``(I − S_λ)^{1/2}`` weighting) and the amplitudes solved by NNLS on
+real and imaginary parts together; the non-linear parameters are optimised with
+``scipy.optimize.least_squares`` using the Kaufman (1975) approximation of the projected
+Jacobian, computed analytically. Initialisation: a grid over shift and Lorentzian broadening
+scored by the correlation of magnitude spectra (phase-independent; dominated by the NAA, Cr and
+Cho singlets), then a grid over the zero-order phase scored by the NNLS residual.
+
+Baseline smoothness ``"auto"`` (after ABfit, Wilson 2021): fit once with a stiff baseline, then,
+with the non-linear parameters fixed, choose the effective dimension per ppm that minimises
+``χ²(λ) + κ·ED_total(λ)`` (an AIC-type criterion with a penalty ``κ`` larger than AIC's 2, as
+ABfit's modified AIC also penalises baseline flexibility more than AIC; ``χ² = RSS/σ²`` with σ
+from the signal-free region), then refit.
+
+Everything is deterministic (no random starts).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+from scipy.optimize import least_squares, nnls
+
+from bidsmrs.basis.core import Basis
+from bidsmrs.errors import FitError
+from bidsmrs.fitting import baseline as bl
+from bidsmrs.fitting.crlb import covariance_from_jacobian, noise_sd_from_regions
+from bidsmrs.fitting.lineshape import envelope, gauss_fwhm_from_rate, gauss_rate_from_fwhm
+from bidsmrs.fitting.result import FitResult
+from bidsmrs.spectrum import Spectrum
+
+log = logging.getLogger(__name__)
+
+_GROUP_NAMES = ("metabolites", "macromolecules")
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Options of :func:`fit_spectrum`.
+
+    Parameters
+    ----------
+    ppm_range : (float, float)
+        Fit range (ppm).
+    baseline : {"spline", "poly", "none"}
+        Baseline model.
+    baseline_knot_spacing_ppm : float
+        Knot spacing of the spline baseline (ppm; 0.15 as LCModel's DKNTMN default).
+    baseline_smoothness : "auto" or float
+        ``"auto"`` chooses the smoothness per spectrum (module doc); a float fixes the
+        effective dimension per ppm of each part (real, imaginary) of the baseline.
+    baseline_aic_penalty : float
+        ``κ`` of the automatic smoothness criterion, per effective dimension.
+    baseline_ed_grid_per_ppm : tuple of float
+        Candidate effective dimensions per ppm for ``"auto"``.
+    baseline_initial_ed_per_ppm : float
+        Effective dimension per ppm of the first (stiff) pass of ``"auto"``.
+    poly_order : int
+        Degree of the polynomial baseline.
+    metabolite_shifts : bool
+        Fit per-metabolite shifts regularised towards the group shift.
+    metabolite_shift_sd_ppm : float
+        Prior SD of a per-metabolite shift (ppm).
+    max_shift_hz : float or None
+        Bound on the group shifts (Hz); None = 0.1 ppm at the data's field.
+    max_lorentz_hz : float or None
+        Bound on the extra Lorentzian FWHM (Hz); None = 0.25 ppm at the data's field.
+    max_gauss_hz : float or None
+        Bound on the Gaussian FWHM (Hz); None = 0.25 ppm at the data's field.
+    fit_phase1 : bool
+        Fit the first-order phase.
+    phase1_sd_deg_per_ppm : float
+        Prior SD of the first-order phase (deg/ppm).
+    compute_crlb : bool
+        Compute the covariance (otherwise zeros).
+    blas_threads : int or None
+        Limit BLAS/OpenMP threads during the fit (``threadpoolctl``); the problem is small and
+        threads only add contention. None leaves the process setting alone.
+    max_nfev : int
+        Function evaluations per non-linear pass.
+    """
+
+    ppm_range: tuple[float, float] = (0.2, 4.2)
+    baseline: str = "spline"
+    baseline_knot_spacing_ppm: float = 0.15
+    baseline_smoothness: str | float = "auto"
+    baseline_aic_penalty: float = 5.0
+    baseline_ed_grid_per_ppm: tuple[float, ...] = (0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+    baseline_initial_ed_per_ppm: float = 1.0
+    poly_order: int = 2
+    metabolite_shifts: bool = True
+    metabolite_shift_sd_ppm: float = 0.005
+    max_shift_hz: float | None = None
+    max_lorentz_hz: float | None = None
+    max_gauss_hz: float | None = None
+    fit_phase1: bool = True
+    phase1_sd_deg_per_ppm: float = 10.0
+    compute_crlb: bool = True
+    blas_threads: int | None = 1
+    max_nfev: int = 100
+
+    def __post_init__(self):
+        if self.baseline not in ("spline", "poly", "none"):
+            raise ValueError(f"baseline must be 'spline', 'poly' or 'none', not {self.baseline!r}")
+        if isinstance(self.baseline_smoothness, str) and self.baseline_smoothness != "auto":
+            raise ValueError(f"baseline_smoothness must be 'auto' or a number, not {self.baseline_smoothness!r}")
+        if not 0.05 <= self.baseline_knot_spacing_ppm <= 1.0:
+            raise ValueError(f"baseline_knot_spacing_ppm {self.baseline_knot_spacing_ppm} outside 0.05–1.0")
+
+
+# ----------------------------------------------------------------------------------------------
+# Parameter vector layout
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Layout:
+    n_groups: int
+    n_shift: int  # per-metabolite shift parameters
+    fit_phase1: bool
+
+    @property
+    def i_phase0(self):
+        return 0
+
+    @property
+    def i_phase1(self):
+        return 1
+
+    def i_shift(self, g):
+        return 2 + 2 * g
+
+    def i_lorentz(self, g):
+        return 3 + 2 * g
+
+    @property
+    def i_gauss(self):
+        return 2 + 2 * self.n_groups
+
+    @property
+    def i_dshift(self):
+        return 3 + 2 * self.n_groups
+
+    @property
+    def size(self):
+        return self.i_dshift + self.n_shift
+
+
+class _Problem:
+    """Arrays of one fit and the model/Jacobian evaluation (private, lives only during a fit)."""
+
+    def __init__(self, spec_fit, ppm_fit, idx, fids, groups, time_s, baseline, lam, noise_sd,
+                 options: FitOptions, sf_mhz, shift_members):
+        self.y = spec_fit
+        self.ppm = ppm_fit
+        self.idx = idx
+        self.fids = fids
+        self.groups = groups  # (M,) int group of each component
+        self.n_groups = int(groups.max()) + 1
+        self.t = time_s
+        self.baseline = baseline
+        self.lam = lam
+        self.noise_sd = noise_sd
+        self.opt = options
+        self.sf = sf_mhz
+        self.ref_ppm = 0.5 * (options.ppm_range[0] + options.ppm_range[1])
+        self.dppm = ppm_fit - self.ref_ppm
+        self.shift_members = shift_members  # component indices with their own shift
+        self.layout = _Layout(self.n_groups, len(shift_members), options.fit_phase1)
+        self.shift_sd_hz = options.metabolite_shift_sd_ppm * sf_mhz
+        self.phase1_sd = np.deg2rad(options.phase1_sd_deg_per_ppm)
+        self._cache_key = None
+        self._cache = None
+        self.nfev = 0
+
+    # --- model pieces ------------------------------------------------------------------------
+    def lineshape(self, theta):
+        lay = self.layout
+        shifts = np.array([theta[lay.i_shift(g)] for g in range(self.n_groups)])[self.groups]
+        lw = np.array([theta[lay.i_lorentz(g)] for g in range(self.n_groups)])[self.groups]
+        if lay.n_shift:
+            shifts = shifts.copy()
+            shifts[self.shift_members] += theta[lay.i_dshift:]
+        return envelope(self.t, lw, theta[lay.i_gauss], shifts)
+
+    def shaped_fids(self, theta):
+        return self.fids * self.lineshape(theta)
+
+    def to_fit_range(self, fids):
+        spec = scipy.fft.fftshift(scipy.fft.fft(fids, axis=0, workers=1), axes=0)
+        return spec[self.idx]
+
+    def phase(self, theta):
+        phi1 = theta[self.layout.i_phase1] if self.opt.fit_phase1 else 0.0
+        return np.exp(1j * (theta[self.layout.i_phase0] + phi1 * self.dppm))
+
+    def stack(self, z):
+        return np.concatenate([z.real, z.imag], axis=0)
+
+    def evaluate(self, theta):
+        key = theta.tobytes()
+        if self._cache_key == key:
+            return self._cache
+        self.nfev += 1
+        shaped = self.shaped_fids(theta)
+        a0 = self.to_fit_range(shaped)
+        ph = self.phase(theta)
+        a = a0 * ph[:, None]
+        wa = self.baseline.project_out(a, self.lam)
+        wy = self.baseline.project_out(self.y, self.lam)
+        x = self.stack(wa)
+        yy = self.stack(wy)
+        scale = np.linalg.norm(x, axis=0)
+        scale[scale == 0] = 1.0
+        c_s, _ = nnls(x / scale, yy, maxiter=50 * x.shape[1])
+        c = c_s / scale
+        r = (yy - x @ c) / self.noise_sd
+        out = dict(shaped=shaped, a=a, ph=ph, x=x, c=c, r=r)
+        self._cache_key, self._cache = key, out
+        return out
+
+    def model_derivatives(self, theta, ev):
+        """∂(A·c)/∂θ over the fit range (complex, n × P), for the non-linear parameters."""
+        lay = self.layout
+        c = ev["c"]
+        shaped = ev["shaped"]
+        ph = ev["ph"]
+        ac = ev["a"] @ c
+        t = self.t
+        d = np.zeros((self.y.size, lay.size), complex)
+        d[:, lay.i_phase0] = 1j * ac
+        if self.opt.fit_phase1:
+            d[:, lay.i_phase1] = 1j * self.dppm * ac
+        weighted = shaped * c[None, :]
+        cols = []
+        for g in range(self.n_groups):
+            sg = weighted[:, self.groups == g].sum(axis=1)
+            cols.append(2j * np.pi * t * sg)   # shift
+            cols.append(-np.pi * t * sg)       # Lorentzian
+        cols.append(-(t * t) * weighted.sum(axis=1))  # Gaussian rate
+        td = np.stack(cols, axis=1)
+        d[:, 2:lay.i_dshift] = self.to_fit_range(td) * ph[:, None]
+        if lay.n_shift:
+            tdm = 2j * np.pi * t[:, None] * weighted[:, self.shift_members]
+            d[:, lay.i_dshift:] = self.to_fit_range(tdm) * ph[:, None]
+        return d
+
+    def priors(self, theta):
+        lay = self.layout
+        rows, jac_diag_idx, jac_vals = [], [], []
+        if self.opt.fit_phase1:
+            rows.append(theta[lay.i_phase1] / self.phase1_sd)
+            jac_diag_idx.append(lay.i_phase1)
+            jac_vals.append(1.0 / self.phase1_sd)
+        for k in range(lay.n_shift):
+            rows.append(theta[lay.i_dshift + k] / self.shift_sd_hz)
+            jac_diag_idx.append(lay.i_dshift + k)
+            jac_vals.append(1.0 / self.shift_sd_hz)
+        return np.array(rows), np.array(jac_diag_idx, int), np.array(jac_vals)
+
+    # --- least_squares callbacks ---------------------------------------------------------------
+    def residual(self, theta):
+        ev = self.evaluate(theta)
+        pr, _, _ = self.priors(theta)
+        return np.concatenate([ev["r"], pr])
+
+    def jacobian(self, theta):
+        ev = self.evaluate(theta)
+        d = self.model_derivatives(theta, ev)
+        g = self.stack(self.baseline.project_out(d, self.lam))
+        free = ev["c"] > 0
+        if free.any():
+            qf, _ = np.linalg.qr(ev["x"][:, free])
+            g = g - qf @ (qf.T @ g)
+        j = -g / self.noise_sd
+        if not self.opt.fit_phase1:
+            j[:, self.layout.i_phase1] = 0.0
+        _, pidx, pval = self.priors(theta)
+        jp = np.zeros((pidx.size, j.shape[1]))
+        jp[np.arange(pidx.size), pidx] = pval
+        return np.vstack([j, jp])
+
+
+# ----------------------------------------------------------------------------------------------
+# Public API
+# ----------------------------------------------------------------------------------------------
+def fit_spectrum(spectrum: Spectrum, basis: Basis, options: FitOptions = FitOptions()) -> FitResult:
+    """Fit a processed single-voxel spectrum with a basis set (linear-combination model).
+
+    Parameters
+    ----------
+    spectrum : Spectrum
+        One averaged, processed FID (1-D).
+    basis : Basis
+        Basis set; resampled to the data's dwell time, points, field and ppm centre here.
+        Field mismatch above 1 % is refused.
+    options : FitOptions
+
+    Returns
+    -------
+    FitResult
+        Amplitudes in basis units, their covariance (CRLB), phase-corrected data, fit, baseline
+        and components on the data's full ppm axis; ``params`` holds the non-linear parameters.
+
+    Raises
+    ------
+    FitError
+        Non-1-D data, empty basis, empty fit range, field mismatch, or non-finite data.
+    """
+    if options.blas_threads is None:
+        return _fit_spectrum(spectrum, basis, options)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=options.blas_threads):
+        return _fit_spectrum(spectrum, basis, options)
+
+
+def _fit_spectrum(spectrum: Spectrum, basis: Basis, options: FitOptions) -> FitResult:
+    fid = np.asarray(spectrum.fid)
+    if fid.ndim != 1:
+        raise FitError(f"fit_spectrum needs one averaged FID, got data of shape {fid.shape} "
+                       f"with dims {spectrum.dim_tags}")
+    if not np.all(np.isfinite(fid)):
+        raise FitError("the spectrum contains NaN or infinite values")
+    if len(basis.names) == 0:
+        raise FitError("the basis set is empty")
+    sf = float(spectrum.spectrometer_mhz)
+    if abs(basis.spectrometer_mhz - sf) > 0.01 * sf:
+        raise FitError(f"basis spectrometer frequency {basis.spectrometer_mhz:.3f} MHz differs from the "
+                       f"data's {sf:.3f} MHz by more than 1 %")
+    lo, hi = sorted(float(v) for v in options.ppm_range)
+    ppm = spectrum.ppm
+    mask = (ppm >= lo) & (ppm <= hi)
+    idx = np.flatnonzero(mask)
+    if idx.size < max(len(basis.names) + 8, 16):
+        raise FitError(f"fit range {lo}–{hi} ppm holds {idx.size} points of the spectrum "
+                       f"(axis {ppm.min():.2f}–{ppm.max():.2f} ppm): too few to fit "
+                       f"{len(basis.names)} basis spectra")
+    rb = basis.resample(spectrum.dwell_s, spectrum.n_points, spectrometer_mhz=sf,
+                        ppm_centre=spectrum.ppm_centre)
+    fids = np.asarray(rb.fids, complex)
+    if not np.all(np.isfinite(fids)):
+        raise FitError("the basis contains NaN or infinite values")
+    norms = np.linalg.norm(fids, axis=0)
+    if np.any(norms == 0):
+        empty = [n for n, v in zip(rb.names, norms) if v == 0]
+        raise FitError(f"basis spectra are all zero on the data's grid: {', '.join(empty)}")
+    opts = options
+    is_mm = np.array(rb.is_macromolecule, bool)
+    if is_mm.all() or not is_mm.any():
+        groups = np.zeros(len(rb.names), int)
+    else:
+        groups = is_mm.astype(int)
+    group_names = _GROUP_NAMES[: int(groups.max()) + 1] if (is_mm.any() and not is_mm.all()) else (
+        ("macromolecules",) if is_mm.all() else ("metabolites",))
+
+    spec = spectrum.spectrum()
+    noise_sd = noise_sd_from_regions(spec, ppm)
+    noise_source = "signal-free region (ppm > 9.5 or < -1.0)"
+    y = spec[idx]
+    ppm_fit = ppm[idx]
+    basis_bl = _make_baseline(opts, ppm_fit, (lo, hi))
+    if noise_sd is None or not np.isfinite(noise_sd) or noise_sd <= 0:
+        noise_sd = None
+
+    shift_members = np.flatnonzero(groups == 0) if (opts.metabolite_shifts and not is_mm.all()) else np.zeros(0, int)
+    if opts.metabolite_shifts and shift_members.size < 2:
+        shift_members = np.zeros(0, int)
+    t = spectrum.time_s
+    max_shift = opts.max_shift_hz if opts.max_shift_hz is not None else 0.1 * sf
+    max_lw = opts.max_lorentz_hz if opts.max_lorentz_hz is not None else 0.25 * sf
+    max_g = opts.max_gauss_hz if opts.max_gauss_hz is not None else 0.25 * sf
+
+    if isinstance(opts.baseline_smoothness, str):
+        ed0 = opts.baseline_initial_ed_per_ppm
+    else:
+        ed0 = float(opts.baseline_smoothness)
+    lam = basis_bl.lam_for_ed_per_ppm(ed0)
+
+    provisional_sd = noise_sd if noise_sd is not None else max(np.std(y.real) * 0.05, 1e-30)
+    prob = _Problem(y, ppm_fit, idx, fids, groups, t, basis_bl, lam, provisional_sd, opts, sf, shift_members)
+    lay = prob.layout
+    lower = np.full(lay.size, -np.inf)
+    upper = np.full(lay.size, np.inf)
+    lower[lay.i_phase1], upper[lay.i_phase1] = -np.pi, np.pi
+    for g in range(prob.n_groups):
+        lower[lay.i_shift(g)], upper[lay.i_shift(g)] = -max_shift, max_shift
+        lower[lay.i_lorentz(g)], upper[lay.i_lorentz(g)] = 0.0, max_lw
+    lower[lay.i_gauss], upper[lay.i_gauss] = 0.0, gauss_rate_from_fwhm(max_g)
+    if lay.n_shift:
+        lim = min(5 * prob.shift_sd_hz, max_shift)
+        lower[lay.i_dshift:], upper[lay.i_dshift:] = -lim, lim
+
+    theta0 = _initialise(prob, max_shift, lower, upper)
+    theta = _optimise(prob, theta0, lower, upper)
+
+    if noise_sd is None:
+        ev = prob.evaluate(theta)
+        dof = max(ev["r"].size - len(rb.names) - lay.size - 2 * basis_bl.effective_dimension(lam), 1)
+        noise_sd = float(np.linalg.norm(ev["r"] * prob.noise_sd) / np.sqrt(dof))
+        noise_source = "fit residual (no signal-free region on the axis)"
+        prob.noise_sd = noise_sd
+        prob._cache_key = None
+
+    ed_chosen = basis_bl.effective_dimension(lam) / basis_bl.span_ppm if basis_bl.n_coef else 0.0
+    if opts.baseline == "spline" and isinstance(opts.baseline_smoothness, str):
+        lam_new, ed_chosen, aic = _choose_smoothness(prob, theta, opts)
+        if lam_new != prob.lam:
+            prob.lam = lam_new
+            prob._cache_key = None
+            theta = _optimise(prob, theta, lower, upper)
+
+    return _assemble(prob, theta, spectrum, rb, noise_sd, noise_source, (lo, hi), group_names,
+                     ed_chosen)
+
+
+def _make_baseline(opts: FitOptions, ppm_fit, rng):
+    if opts.baseline == "spline":
+        return bl.spline_basis(ppm_fit, rng, opts.baseline_knot_spacing_ppm)
+    if opts.baseline == "poly":
+        return bl.poly_basis(ppm_fit, rng, opts.poly_order)
+    return bl.no_baseline(ppm_fit.size, rng)
+
+
+def _initialise(prob: _Problem, max_shift, lower, upper):
+    """Grid over group shift and Lorentzian width (magnitude correlation), then zero-order phase."""
+    lay = prob.layout
+    metab = prob.groups == 0
+    template = prob.fids[:, metab].sum(axis=1)
+    ymag = np.abs(prob.y)
+    ymag = ymag - ymag.mean()
+    step = 1.0 if max_shift <= 40 else max_shift / 40
+    shifts = np.arange(-max_shift, max_shift + 1e-9, step)
+    widths = (2.0, 6.0, 12.0)
+    best = (-np.inf, 0.0, widths[0])
+    for lw in widths:
+        env = envelope(prob.t, np.full(shifts.size, lw), 0.0, shifts)
+        mags = np.abs(prob.to_fit_range(template[:, None] * env))
+        mags = mags - mags.mean(axis=0)
+        score = (ymag @ mags) / (np.linalg.norm(mags, axis=0) * np.linalg.norm(ymag) + 1e-300)
+        k = int(np.argmax(score))
+        if score[k] > best[0]:
+            best = (float(score[k]), float(shifts[k]), lw)
+    _, shift0, lw0 = best
+    theta = np.zeros(lay.size)
+    for g in range(prob.n_groups):
+        theta[lay.i_shift(g)] = shift0
+        theta[lay.i_lorentz(g)] = lw0 if g == 0 else max(lw0, 8.0)
+    theta[lay.i_gauss] = gauss_rate_from_fwhm(2.0)
+    best_phase, best_cost = 0.0, np.inf
+    for phi in np.deg2rad(np.arange(0.0, 360.0, 15.0)):
+        theta[lay.i_phase0] = phi
+        cost = float(np.sum(prob.evaluate(theta)["r"] ** 2))
+        if cost < best_cost:
+            best_cost, best_phase = cost, phi
+    theta[lay.i_phase0] = best_phase
+    log.debug("initial shift %.2f Hz, lorentz %.1f Hz, phase %.0f deg", shift0, lw0, np.rad2deg(best_phase))
+    return np.clip(theta, lower, upper)
+
+
+def _optimise(prob: _Problem, theta0, lower, upper):
+    lay = prob.layout
+    x_scale = np.ones(lay.size)
+    x_scale[lay.i_phase0] = 0.1
+    x_scale[lay.i_phase1] = 0.02
+    x_scale[lay.i_gauss] = 20.0
+    if lay.n_shift:
+        x_scale[lay.i_dshift:] = 0.3
+    theta0 = _inside(theta0, lower, upper)
+    res = least_squares(prob.residual, theta0, jac=prob.jacobian, bounds=(lower, upper),
+                        method="trf", x_scale=x_scale, max_nfev=prob.opt.max_nfev,
+                        ftol=1e-8, xtol=1e-8, gtol=1e-8)
+    return res.x
+
+
+def _inside(theta, lower, upper):
+    """``theta`` moved strictly inside finite bounds (least_squares needs a feasible start)."""
+    width = np.where(np.isfinite(upper - lower), upper - lower, 1.0)
+    eps = 1e-9 * np.maximum(width, 1e-12)
+    lo = np.where(np.isfinite(lower), lower + eps, -np.inf)
+    hi = np.where(np.isfinite(upper), upper - eps, np.inf)
+    return np.clip(theta, lo, hi)
+
+
+def _choose_smoothness(prob: _Problem, theta, opts: FitOptions):
+    """Effective dimension per ppm minimising χ² + κ·ED_total at fixed non-linear parameters."""
+    best = None
+    saved = prob.lam
+    for ed in opts.baseline_ed_grid_per_ppm:
+        lam = prob.baseline.lam_for_ed_per_ppm(ed)
+        prob.lam = lam
+        prob._cache_key = None
+        r = prob.evaluate(theta)["r"]
+        ed_total = 2.0 * prob.baseline.effective_dimension(lam)
+        crit = float(r @ r) + opts.baseline_aic_penalty * ed_total
+        if best is None or crit < best[2]:
+            best = (lam, prob.baseline.effective_dimension(lam) / prob.baseline.span_ppm, crit)
+    prob.lam = saved
+    prob._cache_key = None
+    return best
+
+
+def _assemble(prob: _Problem, theta, spectrum: Spectrum, rb: Basis, noise_sd, noise_source, rng,
+              group_names, ed_per_ppm) -> FitResult:
+    lay = prob.layout
+    prob._cache_key = None
+    ev = prob.evaluate(theta)
+    c = ev["c"]
+    n = spectrum.n_points
+    ppm = spectrum.ppm
+    shaped = ev["shaped"]
+    comp_full = scipy.fft.fftshift(scipy.fft.fft(shaped, axis=0, workers=1), axes=0) * c[None, :]
+    phi1 = theta[lay.i_phase1] if prob.opt.fit_phase1 else 0.0
+    ph_full = np.exp(1j * (theta[lay.i_phase0] + phi1 * (ppm - prob.ref_ppm)))
+    data = spectrum.spectrum() * np.conj(ph_full)
+    metab_fit = ev["a"] @ c
+    resid_fit = prob.y - metab_fit
+    base_fit = prob.baseline.smooth(resid_fit, prob.lam)
+    baseline = np.zeros(n, complex)
+    baseline[prob.idx] = base_fit * np.conj(ph_full[prob.idx])
+    fit = comp_full.sum(axis=1) + baseline
+
+    m = c.size
+    if prob.opt.compute_crlb:
+        cov = _amplitude_covariance(prob, theta, ev, noise_sd)[:m, :m]
+    else:
+        cov = np.zeros((m, m))
+
+    shifts = {group_names[g]: float(theta[lay.i_shift(g)]) for g in range(prob.n_groups)}
+    lorentz = {group_names[g]: float(theta[lay.i_lorentz(g)]) for g in range(prob.n_groups)}
+    dshift = {rb.names[k]: float(theta[lay.i_dshift + i]) for i, k in enumerate(prob.shift_members)}
+    final_r = ev["r"] * prob.noise_sd / noise_sd
+    params = {
+        "phase0_deg": float(np.rad2deg(theta[lay.i_phase0])),
+        "phase1_deg_per_ppm": float(np.rad2deg(phi1)),
+        "phase1_reference_ppm": float(prob.ref_ppm),
+        "shift_hz": shifts,
+        "lorentz_hz": lorentz,
+        "gauss_hz": gauss_fwhm_from_rate(theta[lay.i_gauss]),
+        "metabolite_shift_hz": dshift,
+        "baseline": {
+            "kind": prob.opt.baseline,
+            "knot_spacing_ppm": float(prob.opt.baseline_knot_spacing_ppm) if prob.opt.baseline == "spline" else None,
+            "poly_order": int(prob.opt.poly_order) if prob.opt.baseline == "poly" else None,
+            "ed_per_ppm": float(ed_per_ppm),
+            "lambda": float(prob.lam),
+            "smoothness": prob.opt.baseline_smoothness if isinstance(prob.opt.baseline_smoothness, str)
+            else float(prob.opt.baseline_smoothness),
+        },
+        "spectrometer_mhz": float(spectrum.spectrometer_mhz),
+        "noise_sd_source": noise_source,
+        "chi2_per_point": float(final_r @ final_r / max(final_r.size, 1)),
+        "n_function_evals": int(prob.nfev),
+        "groups": {rb.names[k]: group_names[int(prob.groups[k])] for k in range(m)},
+    }
+    return FitResult(names=tuple(rb.names), amplitudes=c.copy(), covariance=cov, ppm=ppm, data=data,
+                     fit=fit, baseline=baseline, components=comp_full, fit_range_ppm=(float(rng[0]), float(rng[1])),
+                     noise_sd=float(noise_sd), is_macromolecule=tuple(bool(v) for v in rb.is_macromolecule),
+                     params=params)
+
+
+def _amplitude_covariance(prob: _Problem, theta, ev, noise_sd):
+    """Covariance of [amplitudes, baseline coefficients, non-linear parameters] (module doc)."""
+    lay = prob.layout
+    n = prob.y.size
+    a = ev["a"]
+    d = prob.model_derivatives(theta, ev)
+    phi = prob.baseline.design
+    k = phi.shape[1]
+    cols = [prob.stack(a)]
+    if k:
+        z = np.zeros_like(phi)
+        cols.append(np.vstack([phi, z]))
+        cols.append(np.vstack([z, phi]))
+    used = [lay.i_phase0] + ([lay.i_phase1] if prob.opt.fit_phase1 else []) + list(range(2, lay.size))
+    cols.append(prob.stack(d[:, used]))
+    jac = np.hstack(cols)
+    p = jac.shape[1]
+    pen = np.zeros((p, p))
+    m = a.shape[1]
+    if k and prob.lam > 0:
+        block = prob.lam * prob.baseline.penalty / noise_sd ** 2
+        pen[m:m + k, m:m + k] = block
+        pen[m + k:m + 2 * k, m + k:m + 2 * k] = block
+    base = m + 2 * k
+    for j, pi in enumerate(used):
+        if pi == lay.i_phase1:
+            pen[base + j, base + j] = 1.0 / prob.phase1_sd ** 2
+        elif pi >= lay.i_dshift:
+            pen[base + j, base + j] = 1.0 / prob.shift_sd_hz ** 2
+    del n
+    return covariance_from_jacobian(jac, noise_sd, pen)

@@ -1,0 +1,197 @@
+"""Group level: read the participant tables in OUTPUT_DIR, gate on QC, compare groups, report.
+
+Never recomputes participant results. Participants present in the input dataset but without
+outputs (failed or not run) are listed in the QC table with ``included = false``.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bidsmrs import __version__
+from bidsmrs.errors import InputError, NoDataError
+from bidsmrs.outputs import naming
+from bidsmrs.outputs.columns import CONCENTRATION_COLUMNS, ENTITY_COLUMNS, QC_COLUMNS, TISSUE_COLUMNS
+from bidsmrs.outputs.dataset import write_dataset_files
+from bidsmrs.outputs.tables import column_sidecar, read_tsv, write_tsv
+from bidsmrs.settings import Settings
+
+log = logging.getLogger("bidsmrs.group")
+
+_ENTITY_KEYS = {"participant_id": "sub", "session": "ses", "acquisition": "acq", "volume": "voi", "run": "run"}
+MEASURES = ("conc_tissue_corrected_mM", "conc_molal_mmol_per_kg", "conc_raw_water_mM", "ratio_tcr")
+
+
+def _entities(src: str) -> dict[str, str]:
+    ents = naming.parse_src(src)
+    row = {col: ents.get(key, "n/a") for col, key in _ENTITY_KEYS.items()}
+    row["participant_id"] = f"sub-{ents['sub']}"
+    return row
+
+
+def collect_tables(output_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Long concentrations, QC and tissue tables (entity columns first) from participant outputs."""
+    conc, qc, tissue = [], [], []
+    for path in naming.find_concentration_tables(output_dir):
+        src = naming.src_of(path)
+        ents = _entities(src)
+        table = read_tsv(path)
+        conc.append(pd.DataFrame({**{k: [v] * len(table) for k, v in ents.items()}, **{c: table[c] for c in table}}))
+        for desc, store in (("qc", qc), ("tissue", tissue)):
+            p = output_dir / naming.run_file(src, desc, ".tsv")
+            if p.exists():
+                t = read_tsv(p)
+                store.append(pd.concat([pd.DataFrame([ents] * len(t)), t.reset_index(drop=True)], axis=1))
+    if not conc:
+        raise NoDataError(f"no participant outputs (*_desc-concentrations_svs.tsv) in {output_dir}; "
+                          "run the participant level first")
+    cols = lambda extra: list(ENTITY_COLUMNS) + list(extra)  # noqa: E731
+    conc_df = pd.concat(conc, ignore_index=True).reindex(columns=cols(CONCENTRATION_COLUMNS))
+    qc_df = (pd.concat(qc, ignore_index=True) if qc else pd.DataFrame()).reindex(columns=cols(QC_COLUMNS))
+    tis_df = (pd.concat(tissue, ignore_index=True) if tissue else pd.DataFrame()).reindex(
+        columns=cols(TISSUE_COLUMNS))
+    return conc_df, qc_df, tis_df
+
+
+def read_participants(bids_dir: Path) -> pd.DataFrame | None:
+    path = Path(bids_dir) / "participants.tsv"
+    if not path.exists():
+        return None
+    try:
+        return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, dtype={"participant_id": str})
+    except Exception as exc:  # malformed TSV: one line naming the file
+        raise InputError(f"cannot read participants.tsv: {exc}", path) from None
+
+
+def _missing_participants(bids_dir: Path, conc: pd.DataFrame, settings: Settings) -> list[str]:
+    present = set(conc["participant_id"])
+    expected = {p.name for p in Path(bids_dir).glob("sub-*") if p.is_dir() and any(p.rglob("*_svs.nii*"))}
+    if settings.participant_labels:
+        expected &= {f"sub-{label}" for label in settings.participant_labels}
+    return sorted(expected - present)
+
+
+def run_group_level(settings: Settings) -> int:
+    """Write the group tables, statistics and report; return the exit code."""
+    out = settings.output_dir
+    conc, qc, tissue = collect_tables(out)
+    if settings.participant_labels:
+        keep = {f"sub-{label}" for label in settings.participant_labels}
+        conc, qc, tissue = (t[t["participant_id"].isin(keep)] for t in (conc, qc, tissue))
+    write_dataset_files(settings.bids_dir, out)
+    participants = read_participants(settings.bids_dir)
+    missing = _missing_participants(settings.bids_dir, conc, settings)
+    log.info("group level: %d spectra of %d participants (%d participant(s) without outputs)",
+             qc.shape[0], conc["participant_id"].nunique(), len(missing))
+
+    from bidsmrs.stats.qc_gating import QcThresholds, gate_metabolites, gate_spectra
+
+    thresholds = QcThresholds(max_crlb_percent=settings.qc_max_crlb, min_snr=settings.qc_min_snr,
+                              max_fwhm_ppm=settings.qc_max_fwhm_ppm)
+    gated_qc = gate_spectra(qc, thresholds)
+    if missing:
+        extra = pd.DataFrame({"participant_id": missing, "included": False,
+                              "exclusion_reason": "no participant outputs (failed or not run)"})
+        gated_qc = pd.concat([gated_qc, extra], ignore_index=True)
+    gated_conc = gate_metabolites(conc, gated_qc, thresholds)
+    entity_sidecar = dict(ENTITY_COLUMNS)
+    write_tsv(out / naming.GROUP_CONCENTRATIONS, gated_conc,
+              column_sidecar({**entity_sidecar, **CONCENTRATION_COLUMNS,
+                              "included": ("False if the spectrum or this metabolite failed QC", None),
+                              "exclusion_reason": ("Why the value is excluded ('' when included)", None)},
+                             BidsmrsVersion=__version__))
+    write_tsv(out / naming.GROUP_QC, gated_qc,
+              column_sidecar({**entity_sidecar, **QC_COLUMNS,
+                              "included": ("False if the spectrum fails a QC threshold or has no outputs", None),
+                              "exclusion_reason": ("';'-separated QC failures", None)},
+                             Thresholds={"qc_max_crlb": settings.qc_max_crlb, "qc_min_snr": settings.qc_min_snr,
+                                         "qc_max_fwhm_ppm": settings.qc_max_fwhm_ppm}))
+    for measure in MEASURES:
+        wide = _wide(gated_conc, measure)
+        write_tsv(out / naming.wide_group_file(measure), wide,
+                  column_sidecar({**entity_sidecar}, Measure=measure,
+                                 Description=f"{measure} per spectrum (rows) and metabolite (columns); "
+                                             "values failing QC are n/a"))
+    stats = None
+    if settings.group_by or settings.correlate:
+        stats = _statistics(gated_conc, tissue, participants, settings)
+        write_tsv(out / naming.GROUP_STATS, stats, _stats_sidecar(settings))
+    if not settings.no_report:
+        _report(out, gated_conc, gated_qc, stats, participants, settings)
+    log.info("group tables written to %s", out)
+    return 0
+
+
+def _wide(conc: pd.DataFrame, measure: str) -> pd.DataFrame:
+    keys = list(ENTITY_COLUMNS)
+    vals = conc.assign(value=conc[measure].where(conc.get("included", True).astype(bool)))
+    wide = vals.pivot_table(index=keys, columns="metabolite", values="value", aggfunc="first", dropna=False)
+    wide = wide.reset_index()
+    wide.columns.name = None
+    return wide
+
+
+def _statistics(conc, tissue, participants, settings: Settings) -> pd.DataFrame:
+    from bidsmrs.stats import anova, correlation, sessions
+
+    if participants is None:
+        raise InputError("participants.tsv is missing: --group-by/--correlate need it", settings.bids_dir)
+    measure = settings.measure
+    if measure not in CONCENTRATION_COLUMNS:
+        raise InputError(f"--measure {measure} is not a concentrations column; choose one of "
+                         f"{', '.join(c for c in CONCENTRATION_COLUMNS if c not in ('metabolite', 'flag'))}")
+    included = conc[conc["included"].astype(bool)] if "included" in conc else conc
+    values = sessions.collapse_repeats(included, measure=measure)
+    covariate_table = participants.copy()
+    if not tissue.empty:
+        tis = sessions.collapse_tissue(tissue) if hasattr(sessions, "collapse_tissue") else \
+            tissue.groupby("participant_id", as_index=False)[["gm_fraction", "wm_fraction", "csf_fraction"]].mean()
+        covariate_table = covariate_table.merge(tis, on="participant_id", how="left")
+    frames = []
+    if settings.group_by:
+        frames.append(anova.group_statistics(values, covariate_table, group_by=settings.group_by,
+                                             covariates=settings.covariates, measure_name=measure))
+    if settings.correlate:
+        frames.append(correlation.correlations(values, covariate_table, columns=settings.correlate,
+                                               covariates=settings.covariates, group_by=settings.group_by))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _stats_sidecar(settings: Settings) -> dict:
+    cols = {
+        "metabolite": ("Metabolite", None), "measure": ("Concentrations column analysed", None),
+        "term": ("'group' (omnibus), a covariate, 'posthoc', 'assumption' or a correlated column", None),
+        "contrast": ("Pairwise contrast (a-b), group name or 'pooled'; n/a for omnibus rows", None),
+        "test": ("Statistical test", None), "statistic": ("Test statistic (F, t, r or rho)", None),
+        "df_num": ("Numerator degrees of freedom", None), "df_den": ("Denominator degrees of freedom", None),
+        "p": ("Uncorrected p value", None),
+        "p_holm": ("Holm-corrected p value (across post-hoc pairs, or across metabolites)", None),
+        "effect_size": ("Effect size", None), "effect_size_type": ("partial_eta_squared, cohen_d, r, ...", None),
+        "n": ("Participants in the analysis", None)}
+    return column_sidecar(cols, GroupBy=settings.group_by, Covariates=list(settings.covariates),
+                          Correlate=list(settings.correlate))
+
+
+def _report(out, conc, qc, stats, participants, settings: Settings) -> None:
+    try:
+        from bidsmrs.report.group import write_group_report
+    except ImportError:
+        return
+    try:
+        path = write_group_report(out, concentrations=conc, qc=qc, stats=stats, group_by=settings.group_by,
+                                  participants=participants, measure=settings.measure,
+                                  thresholds={"qc_max_crlb": settings.qc_max_crlb,
+                                              "qc_min_snr": settings.qc_min_snr,
+                                              "qc_max_fwhm_ppm": settings.qc_max_fwhm_ppm})
+        log.info("group report: %s", path)
+    except Exception:  # a report failure never fails the group level
+        import traceback
+        import uuid
+
+        err = out / naming.LOGS / f"report-group-{uuid.uuid4().hex[:8]}.err"
+        err.parent.mkdir(parents=True, exist_ok=True)
+        err.write_text(traceback.format_exc())
+        log.error("the group report could not be written; traceback in %s", err)

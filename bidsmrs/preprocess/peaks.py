@@ -1,0 +1,112 @@
+"""Small spectral measurements shared by referencing and QC: peak position, peak phase,
+half-height width, noise SD. All take a 1-D :class:`~bidsmrs.spectrum.Spectrum`."""
+from __future__ import annotations
+
+import numpy as np
+
+from bidsmrs.spectrum import Spectrum, frequency_axis_hz, hz_to_ppm, to_spectrum
+
+#: Zero-filling factor for peak positions and widths.
+ZERO_FILL = 8
+#: Signal-free regions (ppm) searched, in order, for the noise SD.
+NOISE_REGIONS_PPM = ((-2.0, 0.0), (9.0, 11.0), (-4.0, -2.0))
+_MIN_NOISE_POINTS = 32
+
+
+def zero_filled(spec: Spectrum, factor: int = ZERO_FILL) -> tuple[np.ndarray, np.ndarray]:
+    """ppm axis and complex spectrum of the FID zero-filled ``factor`` times (same bin values
+    at the original frequencies)."""
+    n = spec.n_points * factor
+    fid = np.zeros(n, complex)
+    fid[: spec.n_points] = spec.fid
+    ppm = hz_to_ppm(frequency_axis_hz(n, spec.dwell_s), spec.spectrometer_mhz, spec.ppm_centre)
+    return ppm, to_spectrum(fid)
+
+
+def in_range(ppm: np.ndarray, ppm_range: tuple[float, float]) -> np.ndarray:
+    return (ppm >= min(ppm_range)) & (ppm <= max(ppm_range))
+
+
+def peak_position(ppm: np.ndarray, values: np.ndarray, ppm_range: tuple[float, float]) -> tuple[float, int]:
+    """Chemical shift (ppm, parabolic interpolation) and index of the maximum of real ``values``
+    within ``ppm_range``; (nan, -1) when the range is empty."""
+    idx = np.flatnonzero(in_range(ppm, ppm_range))
+    if idx.size == 0:
+        return float("nan"), -1
+    i = int(idx[np.argmax(values[idx])])
+    if 0 < i < len(values) - 1:
+        y0, y1, y2 = values[i - 1], values[i], values[i + 1]
+        den = y0 - 2 * y1 + y2
+        delta = 0.5 * (y0 - y2) / den if den != 0 else 0.0
+        delta = float(np.clip(delta, -0.5, 0.5))
+        step = ppm[i + 1] - ppm[i]
+        return float(ppm[i] + delta * step), i
+    return float(ppm[i]), i
+
+
+def half_height_region(values: np.ndarray, i_peak: int, frac: float = 0.5) -> np.ndarray:
+    """Indices of the contiguous run around ``i_peak`` where ``values ≥ frac·values[i_peak]``."""
+    level = frac * values[i_peak]
+    lo = i_peak
+    while lo > 0 and values[lo - 1] >= level:
+        lo -= 1
+    hi = i_peak
+    while hi < len(values) - 1 and values[hi + 1] >= level:
+        hi += 1
+    return np.arange(lo, hi + 1)
+
+
+def peak_phase(spec: Spectrum, ppm_ranges) -> float:
+    """Zero-order phase (rad) of the strongest peak in each ppm range: the angle of the complex
+    spectrum summed over each peak's magnitude half-height region (dispersion parts cancel)."""
+    ppm, s = zero_filled(spec)
+    mag = np.abs(s)
+    total = 0j
+    for rng in ppm_ranges:
+        _, i = peak_position(ppm, mag, rng)
+        if i < 0:
+            continue
+        reg = half_height_region(mag, i)
+        total += s[reg].sum()
+    return float(np.angle(total)) if total != 0 else 0.0
+
+
+def fwhm_ppm(ppm: np.ndarray, values: np.ndarray, i_peak: int) -> float:
+    """Full width at half height (ppm) of the real peak at ``i_peak`` (linear interpolation
+    of the two half-height crossings); nan when a crossing is missing."""
+    half = values[i_peak] / 2.0
+    if not half > 0:
+        return float("nan")
+    lo = i_peak
+    while lo > 0 and values[lo] > half:
+        lo -= 1
+    hi = i_peak
+    while hi < len(values) - 1 and values[hi] > half:
+        hi += 1
+    if values[lo] > half or values[hi] > half:
+        return float("nan")
+
+    def cross(a, b):
+        return ppm[a] + (half - values[a]) * (ppm[b] - ppm[a]) / (values[b] - values[a])
+
+    return float(abs(cross(lo, lo + 1) - cross(hi, hi - 1)))
+
+
+def noise_sd(spec: Spectrum, regions=NOISE_REGIONS_PPM) -> tuple[float, tuple[float, float] | None]:
+    """SD of the real spectrum (no zero-filling) in the first signal-free region with at least
+    32 points, after removing a quadratic trend; returns (sd, region) or (nan, None)."""
+    ppm = spec.ppm
+    s = spec.spectrum().real
+    for reg in regions:
+        m = in_range(ppm, reg)
+        if m.sum() >= _MIN_NOISE_POINTS:
+            x = ppm[m]
+            y = s[m]
+            coef = np.polyfit(x - x.mean(), y, 2)
+            resid = y - np.polyval(coef, x - x.mean())
+            return float(np.std(resid, ddof=3)), reg
+    return float("nan"), None
+
+
+__all__ = ["zero_filled", "peak_position", "peak_phase", "half_height_region", "fwhm_ppm", "noise_sd",
+           "in_range", "NOISE_REGIONS_PPM", "ZERO_FILL"]
