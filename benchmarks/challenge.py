@@ -93,9 +93,14 @@ def load_challenge_basis_text(shared: Path, remove_reference: bool = True) -> Ba
 
 
 def load_challenge_basis(shared: Path) -> Basis:
-    """The challenge basis: through ``bidsmrs.io.basis_files.load_basis`` when available,
-    else the private text loader."""
-    return load_challenge_basis_text(shared)
+    """The challenge basis (``basisset_LCModel/press3T_30ms.BASIS``) through
+    :func:`bidsmrs.io.basis_files.load_basis` (which checks the conjugation and removes the 0 ppm
+    reference singlet); the private text loader is the fallback when that reader is missing."""
+    try:
+        from bidsmrs.io.basis_files import load_basis
+    except ImportError:  # pragma: no cover - only before the reader existed
+        return load_challenge_basis_text(shared)
+    return load_basis(challenge_dir(shared) / "basisset_LCModel" / "press3T_30ms.BASIS")
 
 
 def load_dataset(path: Path) -> tuple[Spectrum, Spectrum]:

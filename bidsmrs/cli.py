@@ -208,12 +208,27 @@ def _available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the record (test capture, redirection)."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):  # StreamHandler.__init__ assigns it
+        pass
+
+
 def _setup_logging(verbosity: int) -> None:
     level = logging.INFO if verbosity <= 0 else logging.DEBUG  # progress lines are INFO
     root = logging.getLogger("bidsmrs")
     root.setLevel(logging.DEBUG)
     if not any(getattr(h, "_bidsmrs_console", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler._bidsmrs_console = True
         handler.setFormatter(logging.Formatter("bidsmrs: %(message)s"))
         root.addHandler(handler)

@@ -26,6 +26,7 @@ SF_MHZ = 127.74  # 3 T
 DWELL_S = 1 / 2000.0
 N_POINTS = 2048
 TE_S = 0.035
+TE1_S, TE2_S = 0.011, 0.024  # PRESS sub-echo times, declared as PulseSequenceTiming
 TR_S = 2.0
 N_TRANSIENTS = 32
 SEED = 20261122
@@ -102,7 +103,7 @@ def voxel_affine(centre_mm, size_mm=(20.0, 20.0, 20.0), rot_z_deg=0.0) -> np.nda
 
 #: Voxel centre (mm, synthetic head space): medial frontal, spanning cortex and white matter
 #: like a dorsal anterior cingulate voxel.
-BASE_CENTRE_MM = (0.0, 40.0, 30.0)
+BASE_CENTRE_MM = (0.0, 34.0, 46.0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -146,7 +147,7 @@ def make_participant_data(basis, true_mM: dict, tissue, config, rng):
     t = np.arange(N_POINTS) * DWELL_S
     drift = np.cumsum(rng.normal(0, 0.4, N_TRANSIENTS))
     phases = rng.normal(0, 4, N_TRANSIENTS)
-    noise_sd = np.abs(clean[0]) * 0.045  # per transient, time domain; NAA SNR ~ 40 after averaging
+    noise_sd = np.abs(clean[0]) * 0.03  # per transient, time domain; NAA SNR ~ 70 after averaging
     transients = np.stack([clean * np.exp(2j * np.pi * drift[k] * t + 1j * np.deg2rad(phases[k]))
                            for k in range(N_TRANSIENTS)], axis=1)
     transients = transients + noise_sd * (rng.standard_normal(transients.shape)
@@ -190,7 +191,7 @@ def write_demo_dataset(outdir: Path, *, cache_dir: Path | None = None) -> dict[s
     bids, deriv = outdir / "bids", outdir / "anat_derivatives"
     rng = np.random.default_rng(SEED)
     basis = default_basis(spectrometer_mhz=SF_MHZ, dwell_s=DWELL_S, n_points=N_POINTS, echo_time_s=TE_S,
-                          sequence="press", cache_dir=cache_dir)
+                          sequence="press", te1_s=TE1_S, te2_s=TE2_S, cache_dir=cache_dir)
     config = load_quant_config(None, SF_MHZ / 42.577478)
     t1w, gm, wm, csf, t1_affine = synthetic_head()
 
@@ -238,7 +239,7 @@ def write_demo_dataset(outdir: Path, *, cache_dir: Path | None = None) -> dict[s
         write_json(mrs / f"{sub}_acq-press_svs.json", {
             **common, "SpectralWidth": 1 / DWELL_S, "NumberOfSpectralPoints": N_POINTS,
             "NumberOfTransients": N_TRANSIENTS, "PulseSequenceType": "PRESS", "WaterSuppression": True,
-            "PulseSequenceTiming": [0.011, 0.024], "AcquisitionVoxelSize": [20, 20, 20],
+            "PulseSequenceTiming": [TE1_S, TE2_S], "AcquisitionVoxelSize": [20, 20, 20],
             "MagneticFieldStrength": 3, "Manufacturer": "Synthetic",
             "ReferenceSignal": f"bids::{sub}/mrs/{sub}_acq-press_mrsref.nii.gz",
             "AnatomicalImage": f"bids::{sub}/anat/{sub}_T1w.nii.gz"})

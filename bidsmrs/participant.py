@@ -263,12 +263,16 @@ def process_run(run: MrsRun, settings: Settings, work: Path, key: str) -> list[s
     references = {}
     for role, path in run.references.items():
         if path not in loaded:
-            loaded[path] = load_nifti_mrs(path)
+            loaded[path] = load_nifti_mrs(path, sidecar=run.reference_sidecar(role))
         references[role] = loaded[path]
+    from bidsmrs.io.validator import check_mrs_metadata
+
+    warnings += [f"metadata: {problem}" for problem in check_mrs_metadata(run)]
 
     log.info("%s: preprocessing", src)
     pre = preprocess_run(metabolite, references, PreprocOptions(
-        coil_method=settings.coil_combination, align_ppm=settings.align_ppm, reject_mads=settings.reject_mads))
+        coil_method=settings.coil_combination, align_ppm_range=settings.align_ppm,
+        reject_mad=settings.reject_mads))
     spectrum = pre.metabolite
 
     log.info("%s: fitting", src)
@@ -286,7 +290,7 @@ def process_run(run: MrsRun, settings: Settings, work: Path, key: str) -> list[s
     tissue, tissue_notes, mask = tissue_for(run, spectrum, settings, work)
     warnings += tissue_notes
 
-    config = load_quant_config(settings.quant_config, spectrum.field_strength_t)
+    config = load_quant_config(settings.quant_config, spectrum.field_strength_t, metabolite_names=basis.names)
     quant_kwargs = dict(tissue=tissue, echo_time_s=spectrum.echo_time_s,
                         repetition_time_s=spectrum.repetition_time_s, config=config,
                         crlb_threshold_percent=settings.qc_max_crlb)

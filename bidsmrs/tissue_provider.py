@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bidsmrs.errors import QuantificationError
 from bidsmrs.io.bids_inputs import MrsRun
 from bidsmrs.outputs import naming
 from bidsmrs.spectrum import Spectrum
@@ -46,8 +47,12 @@ def tissue_for(run: MrsRun, spectrum: Spectrum, settings, work: Path):
     if float(np.sum(vm.mask)) <= 0:
         notes.append("the MRS voxel does not overlap the T1w: tissue fractions not available")
         return None, notes, None
-    tissue = fractions_from_maps(vm, gm, wm, csf, source=source)
-    return tissue, notes, (vm.mask, affine, sidecar)
+    try:
+        tissue = fractions_from_maps(vm, gm, wm, csf, source=source)
+    except QuantificationError as exc:  # e.g. the voxel holds no tissue (outside the brain)
+        notes.append(f"tissue fractions not available: {exc.message}")
+        return None, notes, (vm.mask, vm.affine, sidecar)
+    return tissue, notes, (vm.mask, vm.affine, sidecar)
 
 
 def _derivative_maps(run: MrsRun, settings, notes):
@@ -57,11 +62,10 @@ def _derivative_maps(run: MrsRun, settings, notes):
     if files is None:
         notes.append(f"no tissue probability maps for sub-{run.subject} in {settings.anat_derivatives}")
         return None
-    for w in _as_tuple(getattr(files, "warnings", None) or getattr(files, "warning", None)):
-        notes.append(w)
+    if files.warning:
+        notes.append(files.warning)
     gm, wm, csf, affine = load_tissue_maps(files)
-    gm_path = getattr(files, "gm", None) or getattr(files, "GM", None)
-    rel = _rel(gm_path, settings.anat_derivatives)
+    rel = _rel(files.reference, settings.anat_derivatives)
     sidecar = {"Sources": [str(p) for p in _map_paths(files)], "TissueMaps": _map_dict(files)}
     if run.t1w_path is not None:
         sidecar["T1wPath"] = str(run.t1w_path)
@@ -107,12 +111,6 @@ def _builtin_maps(run: MrsRun, settings, notes):
     sidecar = {"Sources": [str(run.t1w_path)], "T1wPath": str(run.t1w_path),
                "TissueMaps": {lab: str(p) for lab, p in paths.items()}}
     return gm, wm, csf, imgs[0].affine, f"builtin:{method}", sidecar
-
-
-def _as_tuple(value):
-    if value is None:
-        return ()
-    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def _map_paths(files):

@@ -330,7 +330,8 @@ def make_bids_dataset(root, subjects: Sequence[str] = ("01", "02"), sessions: Se
                     refs.append(rpath)
                     ref_paths.append(rpath)
             for run in (runs or (None,)):
-                name = prefix + (f"_acq-{acq}" if acq else "") + (f"_run-{run}" if run else "") + "_svs.nii.gz"
+                name = (prefix + (f"_acq-{acq}" if acq else "") + (f"_run-{run}" if run else "")
+                        + "_svs.nii.gz")
                 fid = met * float((amplitude_scale or {}).get(sub, 1.0))
                 if n_coils > 1:
                     fid = fid[:, None] * coil_gain[None, :]

@@ -50,14 +50,17 @@ STEPS = (
     StepRecord("Frequency and phase correction",
                "Spectral registration of 64 transients to their median over 1.8-4.2 ppm; "
                "2 transients rejected at 3 scaled MADs.",
-               {"ppm_range": [1.8, 4.2], "reject_mads": 3.0, "n_rejected": 2}),
+               {"ppm_range": [1.8, 4.2], "reject_mads": 3.0, "n_rejected": 2,
+                "freq_shift_hz": [round(0.05 * k, 3) for k in range(64)]}),
     StepRecord("Signal averaging", "62 transients averaged.", {"n_averaged": 62}),
     StepRecord("Nuisance peak removal",
                "HLSVD with 25 components; components within 4.4-5.0 ppm removed.",
                {"n_components": 25, "ppm_range": [4.4, 5.0]}),
-    StepRecord("Phasing",
-               "Frequency referenced to NAA at 2.008 ppm (shift 1.20 Hz); zero-order phase "
-               "from the tCr/NAA region (-3.1 deg).", {"reference_ppm": 2.008, "shift_hz": 1.2}),
+    StepRecord("Frequency and phase correction",
+               "Frequency referenced to the NAA peak at 2.008 ppm (shift 1.20 Hz).",
+               {"reference_ppm": 2.008, "shift_hz": 1.2}),
+    StepRecord("Phasing", "Zero-order phase from the tCr/NAA region (-3.1 deg).",
+               {"phase0_deg": -3.1}),
 )
 
 
@@ -281,3 +284,28 @@ def make_participant_tree(out: Path, subject: str = "01", *,
                         "DatasetLinks": {"raw": str(out.parent / "rawdata")}})
     (out / "logs").mkdir(exist_ok=True)
     return [r.src for r in runs]
+
+
+def group_tables(out: Path, srcs: Sequence[str], *, excluded: Sequence[str] = ()):
+    """Long concentrations and per-spectrum QC tables (group-stage format) from the run files.
+
+    Spectra whose src is in ``excluded`` get ``included = False`` and reason ``low_snr``.
+    """
+    from bidsmrs.outputs.tables import read_tsv
+
+    conc, qc = [], []
+    for src in srcs:
+        ent = naming.parse_src(src)
+        ids = {"participant_id": f"sub-{ent['sub']}", "session": ent.get("ses", "n/a"),
+               "acquisition": ent.get("acq", "n/a"), "volume": ent.get("voi", "n/a"),
+               "run": ent.get("run", "n/a")}
+        c = read_tsv(out / naming.run_file(src, "concentrations", ".tsv"))
+        q = read_tsv(out / naming.run_file(src, "qc", ".tsv"))
+        for frame in (c, q):
+            for k, v in reversed(list(ids.items())):
+                frame.insert(0, k, v)
+        q["included"] = src not in excluded
+        q["exclusion_reason"] = "low_snr" if src in excluded else "n/a"
+        conc.append(c)
+        qc.append(q)
+    return pd.concat(conc, ignore_index=True), pd.concat(qc, ignore_index=True)

@@ -77,7 +77,7 @@ class BaselineBasis:
         n_free = float(np.sum(self.s <= 1e-9 * max(self.s.max(), 1.0)))
         target = float(np.clip(target, n_free + 1e-3, self.n_coef - 1e-3))
         lo, hi = -12.0, 12.0
-        for _ in range(80):
+        for _ in range(48):
             mid = 0.5 * (lo + hi)
             if self.effective_dimension(10.0 ** mid) > target:
                 lo = mid

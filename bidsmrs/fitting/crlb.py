@@ -3,9 +3,10 @@
 Noise SD
     Estimated from signal-free parts of the spectrum: ppm > 9.5 and ppm < −1.0 (1H; beyond the
     metabolites, water and lipids), whatever part of the axis exists, leaving out the outer 3 %
-    of the spectral width on each side (anti-aliasing filter roll-off). Within each region a
-    quadratic is removed from the real and the imaginary parts (slow residual tails, e.g. of
-    water), and the SD is the pooled RMS of what is left. When fewer than 64 points are
+    of the spectral width on each side (anti-aliasing filter roll-off). Each region is cut into
+    chunks of about 64 points; within each chunk a quadratic is removed from the real and the
+    imaginary parts (the slowly varying absorption and dispersion tails of peaks, e.g. water),
+    and the SD is the pooled RMS of what is left (corrected for the fitted coefficients). When fewer than 64 points are
     available, ``None`` is returned and the caller falls back to the fit residual.
 
 CRLB
@@ -24,6 +25,7 @@ import numpy as np
 NOISE_REGIONS_PPM = ((9.5, np.inf), (-np.inf, -1.0))
 EDGE_FRACTION = 0.03
 MIN_NOISE_POINTS = 64
+CHUNK_POINTS = 64
 
 
 def noise_sd_from_regions(spec: np.ndarray, ppm: np.ndarray, regions=NOISE_REGIONS_PPM) -> float | None:
@@ -46,23 +48,28 @@ def noise_sd_from_regions(spec: np.ndarray, ppm: np.ndarray, regions=NOISE_REGIO
     keep = np.zeros(n, bool)
     keep[edge:n - edge] = True
     resid = []
+    n_coef = 0
     for lo, hi in regions:
-        m = keep & (ppm > lo) & (ppm < hi)
-        if m.sum() < 16:
+        region = np.flatnonzero(keep & (ppm > lo) & (ppm < hi))
+        if region.size < 16:
             continue
-        x = ppm[m]
-        x = (x - x.mean()) / max(np.ptp(x), 1e-12)
-        v = np.vander(x, 3)
-        for part in (spec[m].real, spec[m].imag):
-            coef, *_ = np.linalg.lstsq(v, part, rcond=None)
-            resid.append(part - v @ coef)
+        # Chunks of ~CHUNK_POINTS points, each detrended by its own quadratic (removes the
+        # slowly varying absorption and dispersion tails of peaks outside the region).
+        n_chunks = max(int(round(region.size / CHUNK_POINTS)), 1)
+        for chunk in np.array_split(region, n_chunks):
+            x = ppm[chunk]
+            x = (x - x.mean()) / max(np.ptp(x), 1e-12)
+            v = np.vander(x, 3)
+            for part in (spec[chunk].real, spec[chunk].imag):
+                coef, *_ = np.linalg.lstsq(v, part, rcond=None)
+                resid.append(part - v @ coef)
+                n_coef += 3
     if not resid:
         return None
     r = np.concatenate(resid)
     if r.size < 2 * MIN_NOISE_POINTS:
         return None
-    # Degrees of freedom: 3 polynomial coefficients per part and region.
-    dof = max(r.size - 3 * len(resid), 1)
+    dof = max(r.size - n_coef, 1)
     return float(np.sqrt(np.sum(r * r) / dof))
 
 

@@ -4,7 +4,8 @@ Tissue maps are looked for in ``--anat-derivatives`` (the fMRIPrep/sMRIPrep outp
 or a directory holding ``fmriprep/``, ``smriprep/`` or ``sourcedata/freesurfer/``):
 
 1. ``sub-<l>[_ses-<s>][_<other entities>]_label-{GM,WM,CSF}_probseg.nii.gz`` in T1w space,
-   i.e. without a ``space-`` entity or with ``space-T1w``;
+   i.e. without a ``space-`` entity or with ``space-T1w`` (also fMRIPrep < 1.4's
+   ``..._T1w_class-{GM,WM,CSF}_probtissue.nii.gz``);
 2. fMRIPrep's ``sub-<l>[_ses-<s>]..._desc-aseg_dseg.nii.gz`` (or ``desc-aparcaseg``), T1w space;
 3. FreeSurfer ``sourcedata/freesurfer/sub-<l>/mri/aseg.mgz`` (scanner RAS via vox2ras).
 
@@ -74,6 +75,11 @@ class TissueMapFiles:
     dseg: Path | None = None
     session: str | None = None
     warning: str | None = None
+
+    @property
+    def aseg(self) -> Path | None:
+        """The label image (``kind`` ``"dseg"``/``"aseg"``), else None; alias of ``dseg``."""
+        return self.dseg
 
     @property
     def reference(self) -> Path:
@@ -171,9 +177,12 @@ def find_tissue_maps(anat_derivatives_dir, subject: str, session: str | None = N
                 if not _in_t1w_space(ents) or ents.get("sub") != subject:
                     continue
                 suffix = name.split(".", 1)[0].rsplit("_", 1)[-1]
-                key_ents = tuple(sorted((k, v) for k, v in ents.items() if k != "label"))
-                if suffix == "probseg" and ents.get("label") in ("GM", "WM", "CSF"):
-                    probsets.setdefault((str(d),) + key_ents, {})[ents["label"]] = f
+                # fMRIPrep < 1.4 wrote ..._T1w_class-GM_probtissue.nii.gz
+                label = ents.get("label") if suffix == "probseg" else (
+                    ents.get("class") if suffix == "probtissue" else None)
+                key_ents = tuple(sorted((k, v) for k, v in ents.items() if k not in ("label", "class")))
+                if label in ("GM", "WM", "CSF"):
+                    probsets.setdefault((str(d),) + key_ents, {})[label] = f
                 elif suffix == "dseg" and ents.get("desc") in ("aseg", "aparcaseg"):
                     dsegs.append(((str(d),) + key_ents, f))
 

@@ -15,6 +15,7 @@ participant. Errors about the request as a whole raise (UsageError, NoDataError,
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -355,7 +356,8 @@ def _nifti_files(directory: Path, suffix: str) -> list[Path]:
     if not directory.is_dir():
         return []
     out = [p for p in directory.iterdir()
-           if p.name.endswith(tuple(f"_{suffix}{e}" for e in _NII_EXT)) and p.is_file()]
+           if p.name.endswith(tuple(f"_{suffix}{e}" for e in _NII_EXT))
+           and (p.is_file() or p.is_symlink())]  # broken links fail later with a clear message
     return sorted(out)
 
 
@@ -409,19 +411,28 @@ def _assign_roles(refs: Sequence[Path], svs_ents: Mapping[str, str],
 
 
 def _match_references(svs: Path, svs_ents: Mapping[str, str], candidates: Sequence[Path],
-                      notes: list[str]) -> tuple[list[Path], str | None]:
-    """References with the same entities; ignoring ``acq`` only as a last resort."""
+                      notes: list[str], role_labels: Mapping[str, tuple[str, ...]] | None = None
+                      ) -> tuple[list[Path], str | None]:
+    """References with the same entities; ignoring ``acq`` only as a last resort.
+
+    With an entity match, references that differ only by a role ``acq`` label
+    (e.g. ``acq-ecc``) are added for their role.
+    """
     def conflicts(ref: Path, ignore: tuple[str, ...]) -> bool:
         ents = _ordered(parse_bids_name(ref.name)[0])
         return any(k not in ignore and svs_ents.get(k) != v for k, v in ents.items())
 
     tier1 = [c for c in candidates if not conflicts(c, ())]
+    tier2 = [c for c in candidates if not conflicts(c, ("acq",))]
     if tier1:
         best = max(_shared(_ordered(parse_bids_name(c.name)[0]), svs_ents) for c in tier1)
         chosen = [c for c in tier1
                   if _shared(_ordered(parse_bids_name(c.name)[0]), svs_ents) == best]
-        return chosen, "entities"
-    tier2 = [c for c in candidates if not conflicts(c, ("acq",))]
+        extra = [c for c in tier2 if c not in tier1 and role_labels and _role_of(
+            _ordered(parse_bids_name(c.name)[0]).get("acq"), role_labels) is not None]
+        if extra:
+            notes.append(f"also using role-labelled reference(s) {', '.join(c.name for c in extra)}")
+        return chosen + extra, "entities"
     if tier2:
         notes.append(f"no reference with the same entities as {svs.name}; matched ignoring acq: "
                      f"{', '.join(c.name for c in tier2)}")
@@ -467,7 +478,14 @@ def _discover_run(root: Path, svs: Path, role_labels: Mapping[str, tuple[str, ..
         else:
             cands = _nifti_files(svs.parent, "mrsref")
             cands = [c for c in cands if _passes(c, ref_filter)]
-            refs, ref_source = _match_references(svs, ents, cands, notes)
+            refs, ref_source = _match_references(svs, ents, cands, notes, role_labels)
+            if not refs:
+                # pre-1.10 BIDS-MRS drafts and some lab datasets (e.g. HBCD) use the suffix _ref
+                legacy = [c for c in _nifti_files(svs.parent, "ref") if _passes(c, ref_filter)]
+                refs, ref_source = _match_references(svs, ents, legacy, notes, role_labels)
+                if refs:
+                    notes.append(f"using reference(s) with the legacy suffix _ref (BIDS 1.10 "
+                                 f"names it _mrsref): {', '.join(r.name for r in refs)}")
             if refs:
                 references = _assign_roles(refs, ents, role_labels, notes)
             else:
@@ -608,6 +626,12 @@ def find_runs(bids_dir: str | os.PathLike, *, participant_labels: Iterable[str] 
         if not _is_raw_mrs_path(path, root, sub):
             continue
         runs.append(_discover_run(root, path, role_labels, ref_filter, t1_filter))
+    stems: dict[str, int] = {}
+    for r in runs:
+        stems[r.source_stem] = stems.get(r.source_stem, 0) + 1
+    runs = [r if stems[r.source_stem] == 1 or r.error else dataclasses.replace(
+        r, error=f"{r.svs_path}: the same run exists as both .nii and .nii.gz; keep one")
+        for r in runs]
     if not runs:
         what = []
         if subjects:

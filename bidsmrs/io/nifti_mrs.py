@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import os
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any, Mapping
@@ -115,7 +116,9 @@ def _check_path(path: Path) -> None:
         if exc.errno == errno.ELOOP:
             raise InputError("symlink loop", path) from None
         if path.is_symlink():
-            raise InputError(f"broken symlink (target {os.readlink(path)} not found)", path) from None
+            target = os.readlink(path)
+            hint = "; run `datalad get` on it" if "annex" in target else ""
+            raise InputError(f"broken symlink (target {target} not found{hint})", path) from None
         if exc.errno == errno.ENOENT:
             raise InputError("file not found", path) from None
         raise InputError(f"cannot access file ({exc.strerror})", path) from None
@@ -127,21 +130,60 @@ def _check_path(path: Path) -> None:
         raise InputError("file is not readable (permission denied)", path)
 
 
+def _sniff(path: Path) -> None:
+    """Cheap format check of the first bytes: gzip magic for .gz, NIfTI sizeof_hdr (348/540)."""
+    import gzip
+    import struct
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            if path.name.endswith(".gz"):
+                if head[:2] != b"\x1f\x8b":
+                    raise InputError("not a NIfTI file: named .gz but not gzip-compressed", path)
+                fh.seek(0)
+                with gzip.GzipFile(fileobj=fh) as gz:
+                    head = gz.read(4)
+    except InputError:
+        raise
+    except (OSError, EOFError) as exc:
+        raise InputError(f"not a readable NIfTI file ({_short(exc, path=path)})", path) from None
+    if len(head) < 4:
+        raise InputError("not a NIfTI file: shorter than a NIfTI header", path)
+    sizes = {struct.unpack("<i", head)[0], struct.unpack(">i", head)[0]} & {348, 540}
+    if not sizes:
+        raise InputError("not a NIfTI file: no NIfTI-1/NIfTI-2 header (sizeof_hdr is not 348/540)",
+                         path)
+    if not path.name.endswith(".gz") and path.stat().st_size < min(sizes):
+        raise InputError(f"file truncated: {path.stat().st_size} bytes, shorter than the "
+                         f"{min(sizes)}-byte NIfTI header", path)
+
+
 def _load_image(path: Path):
     import nibabel as nib
 
+    _sniff(path)
     try:
-        img = nib.load(str(path))
+        # no memory map: a file changed while mapped would kill the process (SIGBUS)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            img = nib.load(str(path), mmap=False)
+        for w in caught:
+            logger.warning("%s: nibabel: %s", path, _short(w.message, path=path))
     except Exception as exc:  # nibabel raises many types for garbage input
-        raise InputError(f"not a readable NIfTI file ({type(exc).__name__}: {_short(exc)})",
-                         path) from None
+        raise InputError(f"not a readable NIfTI file ({type(exc).__name__}: "
+                         f"{_short(exc, path=path)})", path) from None
     if not isinstance(img, nib.Nifti1Image):  # Nifti2Image is a subclass
         raise InputError(f"not a NIfTI-1/2 image (nibabel read it as {type(img).__name__})", path)
     return img
 
 
-def _short(exc: BaseException, limit: int = 120) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
+def _short(exc: BaseException, limit: int = 120, path: Path | None = None) -> str:
+    """One-line, bounded text of an exception, without repeating the file name."""
+    text = str(exc)
+    if path is not None:
+        text = text.replace(str(path), "file").replace(path.name, "file")
+    text = " ".join(text.split()) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -340,6 +382,20 @@ def load_nifti_mrs(path: str | os.PathLike, *, sidecar: Mapping | None = None) -
     """
     p = Path(path)
     side = dict(sidecar or {})
+    try:
+        return _load(p, side)
+    except InputError:
+        raise
+    except MemoryError:
+        raise InputError("not enough memory to read the file", p) from None
+    except Exception as exc:  # corrupt header fields nibabel cannot interpret, etc.
+        logger.debug("%s: unexpected error while reading", p, exc_info=True)
+        raise InputError(f"invalid or corrupt NIfTI-MRS file ({type(exc).__name__}: "
+                         f"{_short(exc, path=p)})", p) from None
+
+
+def _load(p: Path, side: dict) -> Spectrum:
+    """:func:`load_nifti_mrs` without the final catch-all."""
     _check_path(p)
     img = _load_image(p)
     ext = _extension_dict(img, p)
@@ -352,6 +408,13 @@ def load_nifti_mrs(path: str | os.PathLike, *, sidecar: Mapping | None = None) -
     if nbytes > MAX_DATA_BYTES:
         raise InputError(f"declared data size {shape} ({nbytes / 1024 ** 3:.1f} GiB) exceeds the "
                          f"{MAX_DATA_BYTES / 1024 ** 3:.0f} GiB limit; refusing to read", p)
+    if not p.name.endswith(".gz"):
+        # a loaded header has vox_offset reset by nibabel; the array proxy keeps the real one
+        offset = getattr(img.dataobj, "offset", None)
+        expected = int(offset if offset is not None else img.header.get_data_offset()) + nbytes
+        size = p.stat().st_size
+        if size < expected:
+            raise InputError(f"file truncated: {size} bytes, the header declares {expected}", p)
     if shape[:3] != (1, 1, 1):
         raise InputError(f"not single-voxel: spatial dims are {'x'.join(map(str, shape[:3]))} "
                          "(MRSI is not supported)", p)
@@ -373,10 +436,11 @@ def load_nifti_mrs(path: str | os.PathLike, *, sidecar: Mapping | None = None) -
         raise InputError("not enough memory to read the data", p) from None
     except Exception as exc:  # truncated gzip, short file, ...
         raise InputError(f"cannot read the data, file truncated or corrupt "
-                         f"({type(exc).__name__}: {_short(exc)})", p) from None
+                         f"({type(exc).__name__}: {_short(exc, path=p)})", p) from None
     if data.size != int(np.prod(shape)):
         raise InputError(f"data size {data.shape} does not match the header dims {shape}", p)
-    data = np.asarray(data, dtype=np.complex128).reshape(shape)[0, 0, 0]
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite values are counted below
+        data = np.asarray(data, dtype=np.complex128).reshape(shape)[0, 0, 0]
     # drop trailing singleton higher dims (and their tags)
     while data.ndim > 1 and data.shape[-1] == 1:
         data = data[..., 0]

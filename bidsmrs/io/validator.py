@@ -80,6 +80,16 @@ def find_validator() -> str | None:
     return shutil.which(VALIDATOR_EXECUTABLE)
 
 
+def _package_version() -> str | None:
+    """Version of the installed ``bids-validator-deno`` package, if any."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("bids-validator-deno")
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def _subject_dirs(root: Path) -> list[str]:
     try:
         return sorted(p.name[4:] for p in root.iterdir() if p.is_dir() and p.name.startswith("sub-"))
@@ -182,12 +192,10 @@ def run_bids_validator(bids_dir: str | os.PathLike, *, participant_labels: Itera
     warnings = [_format_issue(i, code_messages) for i in items if i.get("severity") == "warning"]
     if proc.returncode == ERROR_EXIT_CODE and not errors:
         errors = ["validator reported errors (exit 16) without details"]
-    summary = raw.get("summary", {}) if isinstance(raw, Mapping) else {}
     return ValidatorReport(True, errors=errors, warnings=warnings, raw=raw,
                            returncode=proc.returncode,
                            message=f"{len(errors)} error(s), {len(warnings)} warning(s)",
-                           version=summary.get("validatorVersion") if isinstance(summary, Mapping)
-                           else None)
+                           version=_package_version())
 
 
 # ---------------------------------------------------------------------------------------
@@ -218,6 +226,7 @@ def check_mrs_metadata(run) -> list[str]:
     list of str
         One line per problem, each naming the file; empty when all is well.
     """
+    from bidsmrs.io.bids_inputs import sidecar_for
     from bidsmrs.io.nifti_mrs import read_header_extension
 
     problems: list[str] = []
@@ -290,6 +299,19 @@ def check_mrs_metadata(run) -> list[str]:
             problems.append(str(exc))
             continue
         rsf = _numbers(rhdr.get("SpectrometerFrequency"))
+        try:
+            rside = sidecar_for(ref, run.bids_root) if run.bids_root is not None else {}
+        except BidsMrsError as exc:
+            problems.append(str(exc))
+            rside = {}
+        rsf_side = _numbers(rside.get("SpectrometerFrequency"))
+        if rsf and rsf_side and (len(rsf) != len(rsf_side) or any(
+                not math.isclose(a, b, rel_tol=1e-6) for a, b in zip(rsf_side, rsf))):
+            add(ref, f"sidecar SpectrometerFrequency {rsf_side} differs from NIfTI-MRS header {rsf}")
+        rnuc = [str(n).upper() for n in _as_list(rhdr.get("ResonantNucleus"))]
+        rnuc_side = [str(n).upper() for n in _as_list(rside.get("ResonantNucleus"))]
+        if rnuc and rnuc_side and rnuc != rnuc_side:
+            add(ref, f"sidecar ResonantNucleus {rnuc_side} differs from NIfTI-MRS header {rnuc}")
         base = sf_side or (_numbers(hdr.get("SpectrometerFrequency")) if hdr else None)
         if rsf and base and not math.isclose(rsf[0], base[0], rel_tol=1e-4):
             add(ref, f"reference SpectrometerFrequency {rsf[0]:g} MHz differs from the metabolite "

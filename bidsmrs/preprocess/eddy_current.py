@@ -9,7 +9,7 @@ referencing restores the ppm scale).
 
 Where the reference's magnitude falls below ``SNR_FLOOR`` times its noise SD the phase is
 noise; from there on the phase is continued linearly (the water's frequency and phase fitted
-on the last reliable quarter), as is the phase beyond the reference's last point when the
+on the last quarter of the reliable points, residuals weighted by the reference magnitude), as is the phase beyond the reference's last point when the
 reference is shorter than the data.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 #: Reference magnitude / noise SD below which its phase is no longer used point by point.
 SNR_FLOOR = 10.0
-#: Fraction of the FID (its end) used for the reference's noise SD.
+#: Fraction of the FID (its end) used for the reference's noise SD (from first differences).
 _NOISE_TAIL = 0.25
 
 
@@ -44,7 +44,8 @@ def eddy_current_phase(reference: Spectrum, n_points: int) -> tuple[np.ndarray, 
     ref = _one_d(reference)
     n_ref = ref.shape[0]
     tail = ref[int(n_ref * (1 - _NOISE_TAIL)):]
-    sd = np.sqrt(np.mean(np.abs(tail - tail.mean()) ** 2) / 2.0)
+    # first differences remove the slowly varying signal left in the tail
+    sd = np.sqrt(np.mean(np.abs(np.diff(tail)) ** 2) / 4.0) if tail.size > 2 else 0.0
     mag = np.abs(ref)
     below = np.flatnonzero(mag <= SNR_FLOOR * sd) if sd > 0 else np.flatnonzero(mag == 0)
     n_good = int(below[0]) if below.size else n_ref
@@ -54,8 +55,11 @@ def eddy_current_phase(reference: Spectrum, n_points: int) -> tuple[np.ndarray, 
     k = min(n_good, n_points)
     phase[:k] = phase_good[:k]
     if n_points > n_good:
-        seg = np.arange(max(0, n_good - max(8, n_good // 4)), n_good)
-        slope, icpt = np.polyfit(seg, phase_good[seg], 1) if seg.size >= 2 else (0.0, phase_good[-1])
+        seg = np.arange(n_good - max(8, n_good // 4), n_good) if n_good > 8 else np.arange(n_good)
+        if seg.size >= 2:  # phase noise ∝ 1/|ref|: weight the residuals by |ref|
+            slope, icpt = np.polyfit(seg, phase_good[seg], 1, w=mag[seg])
+        else:
+            slope, icpt = 0.0, phase_good[-1]
         rest = np.arange(n_good, n_points)
         phase[n_good:] = icpt + slope * rest
     return phase, k

@@ -4,7 +4,8 @@ Metabolite spectra: the NAA singlet is moved to 2.008 ppm; when NAA is absent or
 magnitude < ``MIN_PEAK_SNR`` × noise SD, or < ``MIN_REL_HEIGHT`` of the largest peak in
 1.8–4.2 ppm) the tCr singlet (3.027 ppm) is used, and failing that the water peak (4.65 ppm;
 chemical shifts from Govindaraju 2000). Peak positions are the maximum of the 8× zero-filled
-magnitude spectrum with parabolic interpolation, searched within ±0.15 ppm of the target
+magnitude spectrum, refined as the maximum of the real part after phasing on that peak
+(parabolic interpolation), searched within ±0.15 ppm of the target
 (±0.45 ppm for water). Zero-order phase: the angle of the complex spectrum summed over the
 magnitude half-height regions of the NAA and tCr peaks (the dispersion parts cancel), removed.
 
@@ -17,7 +18,7 @@ import logging
 import numpy as np
 
 from bidsmrs.constants import PPM_CR, PPM_NAA, PPM_WATER
-from bidsmrs.preprocess.peaks import noise_sd, peak_phase, peak_position, zero_filled
+from bidsmrs.preprocess.peaks import noise_sd, peak_phase, peak_position, phased_peak_position, zero_filled
 from bidsmrs.spectrum import Spectrum, StepRecord
 
 logger = logging.getLogger(__name__)
@@ -39,12 +40,11 @@ PHASE_REGIONS_PPM = ((PPM_NAA - 0.1, PPM_NAA + 0.1), (PPM_CR - 0.1, PPM_CR + 0.1
 def find_peak(spec: Spectrum, name: str) -> tuple[float, float]:
     """Position (ppm) and magnitude / noise SD of the reference peak ``name`` (NAA, Cr, water)."""
     _, window = REFERENCE_PEAKS[name]
-    ppm, s = zero_filled(spec)
-    mag = np.abs(s)
-    pos, i = peak_position(ppm, mag, window)
+    pos, height, _ = phased_peak_position(spec, window)
     sd, _ = noise_sd(spec)
-    snr = float(mag[i] / sd) if i >= 0 and sd > 0 else float("inf") if i >= 0 else float("nan")
-    return pos, snr
+    if not np.isfinite(pos):
+        return pos, float("nan")
+    return pos, float(height / sd) if sd > 0 else float("inf")
 
 
 def _peak_ok(spec: Spectrum, name: str) -> tuple[bool, float]:

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -57,7 +58,7 @@ from bidsmrs.quantify.tissue import TissueFractions
 log = logging.getLogger(__name__)
 
 __all__ = ["COLUMNS", "Concentrations", "quantify", "molar_factor", "molal_factor",
-           "raw_water_factor", "alpha_divisor", "alpha_group_factor"]
+           "raw_water_factor", "alpha_divisor", "alpha_group_factor", "table_sidecar"]
 
 #: Contract columns of ``_desc-concentrations_svs.tsv`` in order (DESIGN.md §3).
 COLUMNS = ("metabolite", "amplitude", "crlb_percent", "sd", "ratio_tcr", "conc_raw_water_mM",
@@ -75,6 +76,37 @@ UNITS = {"amplitude": "a.u. (basis units: molecules)", "crlb_percent": "%",
          "conc_alpha_corrected_mM": "mM"}
 
 _PURE_WATER_MM = PURE_WATER_MOLAL * 1e3  # mmol/kg (= mM at 1 kg/l)
+
+_DESCRIPTIONS = {
+    "metabolite": "Basis component or combined metabolite (tNAA, tCr, tCho, Glx, GABA+)",
+    "amplitude": "Fitted amplitude in basis units (one molecule at unit concentration)",
+    "crlb_percent": "Cramer-Rao lower bound as percent of the amplitude (n/a when not detected)",
+    "sd": "Cramer-Rao standard deviation of the amplitude (combined rows: from the covariance)",
+    "ratio_tcr": "Amplitude divided by the tCr (Cr+PCr) amplitude",
+    "conc_raw_water_mM": "Water-scaled, relaxation-corrected, no tissue correction (voxel water "
+                         "taken as equal GM/WM tissue water)",
+    "conc_csf_corrected_mM": "conc_raw_water_mM / (1 - CSF fraction)",
+    "conc_tissue_corrected_mM": "Tissue-corrected molarity (Near 2021 eq. 4; Gasparovic 2006)",
+    "conc_molal_mmol_per_kg": "Tissue-corrected molality (Near 2021 eqs. 5-6; Gasparovic 2018)",
+    "conc_alpha_corrected_mM": "GM-equivalent concentration, alpha correction c_WM/c_GM = alpha "
+                               "(Harris 2015); GABA, GABA+, Glu, Gln, Glx only",
+    "flag": "ok, high_crlb (CRLB above the threshold) or not_detected (amplitude 0)",
+}
+
+
+def table_sidecar() -> dict[str, dict[str, str]]:
+    """BIDS data dictionary (``Description``, ``Units``) for the concentrations TSV."""
+    out = {}
+    for col in COLUMNS:
+        entry = {"Description": _DESCRIPTIONS[col]}
+        if col in UNITS:
+            entry["Units"] = UNITS[col]
+        if col == "flag":
+            entry["Levels"] = {"ok": "passes the CRLB threshold",
+                               "high_crlb": "CRLB above the threshold (flagged, not dropped)",
+                               "not_detected": "fitted amplitude is 0"}
+        out[col] = entry
+    return out
 
 
 @dataclass(frozen=True)
@@ -190,8 +222,8 @@ def quantify(fit: FitResult, *, water_amplitude: float | None, tissue: TissueFra
         te_w = echo_time_s if water_echo_time_s is None else water_echo_time_s
         tr_w = repetition_time_s if water_repetition_time_s is None else water_repetition_time_s
         _check_timing(te_w, tr_w, what="water reference ")
-        if not (isinstance(water_amplitude, (int, float, np.floating)) and math.isfinite(water_amplitude)
-                and water_amplitude > 0):
+        if (isinstance(water_amplitude, bool) or not isinstance(water_amplitude, numbers.Real)
+                or not math.isfinite(water_amplitude) or water_amplitude <= 0):
             raise QuantificationError(f"water reference amplitude must be a positive number, "
                                       f"got {water_amplitude!r}")
         if tissue is None:
@@ -210,11 +242,11 @@ def quantify(fit: FitResult, *, water_amplitude: float | None, tissue: TissueFra
     fr = tissue.as_dict() if tissue is not None else None
     if water_scaled:
         r_water = water_attenuations(te_w, tr_w, config.water_values("T1"), config.water_values("T2"))
+    alpha_div = alpha_divisor(fr, config.alpha.value) if fr is not None else math.nan
     conc: dict[str, dict[str, float]] = {}
     for name, a in zip(names, amps):
         t1, t2 = config.metabolite_relaxation(name)
         row = dict.fromkeys(CONC_COLUMNS, math.nan)
-        row["_harris"] = math.nan
         info: dict[str, Any] = {"T1_s": {"value": t1.value, "source": t1.source},
                                 "T2_s": {"value": t2.value, "source": t2.source}}
         if water_scaled:
@@ -228,7 +260,9 @@ def quantify(fit: FitResult, *, water_amplitude: float | None, tissue: TissueFra
                                                 if fr["csf"] < 1 else math.nan)
                 row["conc_tissue_corrected_mM"] = molar
                 row["conc_molal_mmol_per_kg"] = ratio * molal_factor(fr, r_m, r_water, content)
-                row["_harris"] = molar * (1 - fr["csf"]) if fr["csf"] < 1 else math.nan
+                # every row gets it here (combined rows sum their parts); blanked below for
+                # metabolites outside ALPHA_METABOLITES
+                row["conc_alpha_corrected_mM"] = molar / alpha_div
         per_met[name] = info
         conc[name] = row
 
@@ -237,17 +271,10 @@ def quantify(fit: FitResult, *, water_amplitude: float | None, tissue: TissueFra
         rows.append(_row(name, float(amps[i]), float(sds[i]), conc[name]))
     for cname, parts in fit.combinations().items():
         a, sd = fit.combined(parts)
-        summed = {k: float(sum(conc[p][k] for p in parts)) for k in (*CONC_COLUMNS, "_harris")}
+        summed = {k: float(sum(conc[p][k] for p in parts)) for k in CONC_COLUMNS}
         rows.append(_row(cname, a, sd, summed))
-
-    if fr is not None and water_scaled:
-        div = fr["gm"] + config.alpha.value * fr["wm"]
-        for r in rows:
-            if r["metabolite"] in ALPHA_METABOLITES:
-                r["conc_alpha_corrected_mM"] = r.pop("_harris") / div if div > 0 else math.nan
     for r in rows:
-        r.pop("_harris", None)
-        if r["metabolite"] not in ALPHA_METABOLITES or not water_scaled or fr is None:
+        if r["metabolite"] not in ALPHA_METABOLITES:
             r["conc_alpha_corrected_mM"] = math.nan
 
     tcr_amp, tcr_from = _tcr_amplitude(fit)
@@ -272,8 +299,7 @@ def _row(name: str, amplitude: float, sd: float, conc: Mapping[str, float]) -> d
     with np.errstate(divide="ignore", invalid="ignore"):
         crlb = 100.0 * sd / amplitude if amplitude > 0 else math.nan
     return {"metabolite": name, "amplitude": amplitude, "crlb_percent": crlb, "sd": sd,
-            "ratio_tcr": math.nan, **{k: conc[k] for k in CONC_COLUMNS}, "_harris": conc["_harris"],
-            "flag": ""}
+            "ratio_tcr": math.nan, **{k: conc[k] for k in CONC_COLUMNS}, "flag": ""}
 
 
 def _flag(amplitude: float, crlb: float, threshold: float) -> str:
@@ -362,5 +388,8 @@ def _provenance(config, tissue, water_amplitude, te, tr, te_w, tr_w, r_water, pe
         "formulas": dict(_FORMULAS),
         "units": dict(UNITS),
         "citations": dict(_CITATIONS),
-        "notes": list(notes) + ["STEAM mixing-time T1 decay is not modelled"],
+        "notes": list(notes),
+        "assumptions": ["90 degree excitation; relaxation attenuation exp(-TE/T2)*(1-exp(-TR/T1))",
+                        "STEAM mixing-time T1 decay is not modelled",
+                        "one T1/T2 per metabolite for all tissues; per-tissue water T1/T2"],
     }

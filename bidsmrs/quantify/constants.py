@@ -20,8 +20,10 @@ Metabolite values (3 T)
   both and one value per metabolite is applied.
 * T2: Wyss 2018 (MRM 80:452), 17 metabolites at 3 T; GM = mean of the occipital and pACC
   values, WM = parietal WM value, and we again use the GM/WM mean (for GABA and Tau, where
-  no WM value is given, the GM value).  These per-voxel-type numbers are as tabulated in
-  Osprey's ``lookUpRelaxTimes`` (schorschinho/osprey, OspreyQuantify.m), averaged by us.
+  no WM value is given, the GM value).
+* The per-voxel-type T1 and T2 numbers are as tabulated (with these citations) in Osprey's
+  ``lookUpRelaxTimes`` (schorschinho/osprey, OspreyQuantify.m) and averaged by us; they were
+  not re-checked against the papers' own tables (the papers were not accessible here).
 * Anything else: 1.317 s / 0.207 s (DESIGN.md §6.2 built-in default; the mean metabolite
   values used by spant's ``amp_scaling``).
 """
@@ -157,35 +159,42 @@ TABLE_3T = RelaxationTable(
 )
 
 # --- 1.5 T and 7 T -------------------------------------------------------------------------
-# Water T1 at 1.5 and 7 T: Rooney 2007 MRM 57:308 (white matter, cortical grey matter, CSF,
-# measured with the same method at 0.2–7 T).  Water T2: 1.5 T from Whittall 1997 MRM 37:34
-# (frontal WM / cortical GM geometric-mean T2) and Hopkins 1986 for CSF; 7 T from
-# Marjańska 2012 NMR Biomed 25:332 (water in occipital GM/WM voxels).  Metabolite defaults:
-# mean NAA/Cr/Cho values at each field (1.5 T: Rutgers 2003 AJNR/Kreis 2004; 7 T: Xin 2013
-# MRM 69:931 for T1, Marjańska 2012 for T2).  These tables are coarser than the 3 T one: check
-# them for your protocol and override with --quant-config when you have better values.
-_ROONEY = "Rooney 2007 MRM 57:308"
-_MARJANSKA = "Marjanska 2012 NMR Biomed 25:332"
+# Coarser than the 3 T table (no per-metabolite values): check them for your protocol and
+# override with --quant-config when you have better values.
+# * Water T1 of GM/WM: Wright 2008 MAGMA 21:121 (same MPRAGE method at 1.5, 3 and 7 T:
+#   WM/GM 0.646/1.197 s at 1.5 T, 0.838/1.607 s at 3 T, 1.126/1.939 s at 7 T).
+# * CSF T1 ~4.4 s and barely field dependent (Rooney 2007 MRM 57:308, 4.43 s at 7 T as
+#   surveyed in FSL-MRS's constants); at 1.5 T we keep the 3 T value of Lu 2005.
+# * Water T2 at 7 T GM/WM 0.050/0.055 s and metabolite default T1/T2 1.43/0.160 s: the
+#   literature survey of FSL-MRS's constants (Pradhan 2015 Magn Reson Imaging 33:1013 for T2).
+# * 1.5 T water and metabolite T2 and metabolite T1: the 3 T values (T2 of brain water
+#   differs between 1.5 and 3 T by less than between measurement methods); metabolite T2 are
+#   somewhat longer at 1.5 T, so water-scaled values are slightly overestimated there.
+# * CSF T2 0.503 s (Piechnik 2009, 3 T) at all fields.
+_WRIGHT = "Wright 2008 MAGMA 21:121"
+_FSLMRS_7T = "FSL-MRS constants literature survey, 7 T"
+_CSF_T2 = _PIECHNIK + " (3 T value, used at all fields)"
 
 TABLE_1P5T = RelaxationTable(
     field_t=1.5,
-    water_t1_s={"gm": Sourced(1.350, _ROONEY), "wm": Sourced(0.884, _ROONEY),
-                "csf": Sourced(4.355, _ROONEY)},
-    water_t2_s={"gm": Sourced(0.095, "Whittall 1997 MRM 37:34"),
-                "wm": Sourced(0.080, "Whittall 1997 MRM 37:34"),
-                "csf": Sourced(0.503, _PIECHNIK + " (3 T value; CSF T2 barely field dependent)")},
-    default_t1_s=Sourced(1.30, "bidsmrs 1.5 T default (mean NAA/Cr/Cho T1, Rutgers 2003 AJNR 24:1526)"),
-    default_t2_s=Sourced(0.30, "bidsmrs 1.5 T default (mean NAA/Cr/Cho T2, Rutgers 2003 AJNR 24:1526)"),
+    water_t1_s={"gm": Sourced(1.197, _WRIGHT), "wm": Sourced(0.646, _WRIGHT),
+                "csf": Sourced(3.817, _LU + " (3 T value; CSF T1 barely field dependent)")},
+    water_t2_s={"gm": Sourced(0.110, _WANSAPURA + " (3 T value)"),
+                "wm": Sourced(0.0792, _WANSAPURA + " (3 T value)"),
+                "csf": Sourced(0.503, _CSF_T2)},
+    default_t1_s=Sourced(DEFAULT_METABOLITE_T1, DEFAULT_METABOLITE_SOURCE + " (3 T value)"),
+    default_t2_s=Sourced(DEFAULT_METABOLITE_T2, DEFAULT_METABOLITE_SOURCE + " (3 T value)"),
 )
 
 TABLE_7T = RelaxationTable(
     field_t=7.0,
-    water_t1_s={"gm": Sourced(2.132, _ROONEY), "wm": Sourced(1.220, _ROONEY),
-                "csf": Sourced(4.425, _ROONEY)},
-    water_t2_s={"gm": Sourced(0.050, _MARJANSKA), "wm": Sourced(0.055, _MARJANSKA),
-                "csf": Sourced(0.503, _PIECHNIK + " (3 T value; CSF T2 barely field dependent)")},
-    default_t1_s=Sourced(1.43, "bidsmrs 7 T default (mean NAA/Cr/Cho T1, Xin 2013 MRM 69:931)"),
-    default_t2_s=Sourced(0.130, "bidsmrs 7 T default (mean NAA/Cr/Cho T2, Marjanska 2012 NMR Biomed 25:332)"),
+    water_t1_s={"gm": Sourced(1.939, _WRIGHT), "wm": Sourced(1.126, _WRIGHT),
+                "csf": Sourced(4.43, "Rooney 2007 MRM 57:308 (via " + _FSLMRS_7T + ")")},
+    water_t2_s={"gm": Sourced(0.050, "Pradhan 2015 Magn Reson Imaging 33:1013 (via " + _FSLMRS_7T + ")"),
+                "wm": Sourced(0.055, "Pradhan 2015 Magn Reson Imaging 33:1013 (via " + _FSLMRS_7T + ")"),
+                "csf": Sourced(0.503, _CSF_T2)},
+    default_t1_s=Sourced(1.43, _FSLMRS_7T + " (mean of NAA, Cr, Cho)"),
+    default_t2_s=Sourced(0.160, _FSLMRS_7T + " (metabolites)"),
 )
 
 TABLES = {1.5: TABLE_1P5T, 3.0: TABLE_3T, 7.0: TABLE_7T}

@@ -16,7 +16,20 @@ from bidsmrs.quantify.voxel_mask import VoxelMask
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TissueFractions", "fractions_from_maps", "fixed_fractions"]
+__all__ = ["TissueFractions", "fractions_from_maps", "fixed_fractions", "TISSUE_SIDECAR"]
+
+#: BIDS data dictionary for ``_desc-tissue_svs.tsv`` (DESIGN.md §3 columns).
+TISSUE_SIDECAR = {
+    "gm_fraction": {"Description": "Grey-matter volume fraction of the MRS voxel", "Units": "1"},
+    "wm_fraction": {"Description": "White-matter volume fraction of the MRS voxel", "Units": "1"},
+    "csf_fraction": {"Description": "CSF volume fraction of the MRS voxel", "Units": "1"},
+    "voxel_volume_ml": {"Description": "Nominal MRS voxel volume from the NIfTI-MRS affine",
+                        "Units": "ml"},
+    "overlap_fraction": {"Description": "Share of the MRS voxel inside the anatomical field "
+                                        "of view", "Units": "1"},
+    "segmentation_source": {"Description": "anat-derivatives:<GM map path>, builtin:<method> "
+                                           "or fixed (--tissue-fractions)"},
+}
 
 
 @dataclass(frozen=True)
@@ -109,7 +122,8 @@ def fractions_from_maps(mask: VoxelMask, gm: np.ndarray, wm: np.ndarray, csf: np
         raise QuantificationError("the MRS voxel does not overlap the tissue maps' field of view")
     box = tuple(slice(a.min(), a.max() + 1) for a in nz)
     w = m[box].astype(np.float64)
-    sums = [float(np.sum(w * np.clip(np.asarray(p, np.float64)[box], 0, None))) for p in (gm, wm, csf)]
+    sums = [float(np.sum(w * np.clip(np.nan_to_num(np.asarray(p, np.float64)[box]), 0, None)))
+            for p in (gm, wm, csf)]  # NaN (outside a map's mask) and negative values count as 0
     total = sum(sums)
     if total <= 0:
         raise QuantificationError("the MRS voxel contains no GM, WM or CSF in the tissue maps")

@@ -153,14 +153,14 @@ def fit_figure(ppm: np.ndarray, data: np.ndarray, fit: np.ndarray, baseline: np.
         ax.plot(xc, yc + off, color=_COLOURS["component"], lw=0.7)
         ax.text(1.005, off, name, transform=ax.get_yaxis_transform(), fontsize=8,
                 va="bottom", ha="left", color=_COLOURS["component"])
-        level = off + float(y.min()) - 0.25 * gap
+        level = min(off + float(y.min()) - 0.25 * gap, off - 0.7 * gap)  # room for the label
     ax.set_xlim(max(ppm_range), min(ppm_range))
     ax.set_xlabel("Chemical shift (ppm)")
     ax.set_yticks([])
     ax.spines["left"].set_visible(False)
-    ax.legend(loc="upper left", fontsize=7, frameon=False, ncol=4)
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, frameon=False, ncol=4)
     if title:
-        ax.set_title(title, fontsize=9, loc="left")
+        ax.set_title(title, fontsize=9, loc="right")
     return render_svg(fig)
 
 
@@ -233,76 +233,91 @@ def water_figure(ppm: np.ndarray, spectrum: np.ndarray, *, ppm_range=(3.65, 5.65
     return render_svg(fig)
 
 
-def _canonical(path: Path):
+def _load(path: Path):
     import nibabel as nib
 
-    img = nib.as_closest_canonical(nib.load(str(path)))
-    return np.asarray(img.dataobj, dtype=np.float32), img.affine
+    img = nib.load(str(path))
+    arr = np.asarray(img.dataobj, dtype=np.float32)
+    while arr.ndim > 3:
+        arr = arr[..., 0]
+    return arr, img.affine
+
+
+def _sample(arr: np.ndarray, affine: np.ndarray, world: np.ndarray) -> np.ndarray:
+    """Nearest-neighbour values of ``arr`` at world points ``(3, ...)`` (0 outside)."""
+    shape = world.shape[1:]
+    inv = np.linalg.inv(affine)
+    vox = np.rint(inv[:3, :3] @ world.reshape(3, -1) + inv[:3, 3:4]).astype(int)
+    ok = np.all((vox >= 0) & (vox < np.array(arr.shape)[:, None]), axis=0)
+    out = np.zeros(vox.shape[1], dtype=np.float32)
+    out[ok] = arr[vox[0, ok], vox[1, ok], vox[2, ok]]
+    return out.reshape(shape)
 
 
 @_with_rc
 def voxel_figure(t1w_path: Path, mask_path: Path, tissue_maps: Mapping[str, Path] | None = None,
-                 *, title: str = "", salt: str = "voxel") -> str:
-    """The voxel (mask contour) on the T1w in three planes through its centre.
+                 *, title: str = "", salt: str = "voxel", margin_mm: float = 60.0) -> str:
+    """The voxel (mask contour) on the T1w in three planes through the voxel centre.
 
-    The T1w, mask and tissue maps must share one grid (the mask is written on the T1w grid);
-    maps on another grid are skipped with a warning. Images are shown in RAS orientation
-    (left of each sagittal panel = posterior, axial/coronal panels in radiological-free
-    neurological view: subject's right on the left is *not* used; R is on the right).
+    Planes are axis-aligned in scanner RAS space through the mask's centre of mass, each
+    covering ``margin_mm`` around the voxel; the T1w, the mask and the tissue maps are sampled
+    there (nearest neighbour), so they may be on different grids. Sagittal: anterior to the
+    right; coronal and axial: subject's right on the left (radiological), as labelled.
     """
-    t1, aff = _canonical(t1w_path)
-    mask, maff = _canonical(mask_path)
-    if mask.shape != t1.shape or not np.allclose(aff, maff, atol=1e-3):
-        raise ValueError("voxel mask is not on the T1w grid")
+    t1, t1_aff = _load(t1w_path)
+    mask, m_aff = _load(mask_path)
+    if mask.max() <= 0:
+        raise ValueError("the voxel mask is empty")
     maps = {}
     for label, p in (tissue_maps or {}).items():
         try:
-            arr, paff = _canonical(Path(p))
+            maps[str(label).upper()] = _load(Path(p))
         except Exception as exc:  # noqa: BLE001 - the figure is still useful without them
             logger.warning("tissue map %s unreadable: %s", p, exc)
-            continue
-        if arr.shape == t1.shape and np.allclose(aff, paff, atol=1e-3):
-            maps[str(label).upper()] = np.clip(np.nan_to_num(arr), 0, 1)
-        else:
-            logger.warning("tissue map %s is not on the T1w grid; not overlaid", p)
-    zooms = np.sqrt((aff[:3, :3] ** 2).sum(axis=0))
-    if mask.sum() > 0:
-        centre = np.rint(np.average(np.indices(mask.shape).reshape(3, -1), axis=1,
-                                    weights=mask.ravel())).astype(int)
-    else:
-        centre = np.array(mask.shape) // 2
-    lo, hi = np.percentile(t1[t1 > 0], [1, 99.5]) if np.any(t1 > 0) else (0.0, 1.0)
-    grey = np.clip((t1 - lo) / max(hi - lo, 1e-6), 0, 1)
-
-    def plane(arr, axis):
-        return np.take(arr, centre[axis], axis=axis).T  # rows = second remaining axis
+    ijk = np.indices(mask.shape).reshape(3, -1)
+    w = mask.ravel() > 0
+    pts = m_aff[:3, :3] @ ijk[:, w] + m_aff[:3, 3:4]
+    centre = np.average(pts, axis=1, weights=mask.ravel()[w])
+    lo_pt, hi_pt = pts.min(axis=1) - margin_mm, pts.max(axis=1) + margin_mm
+    step = float(min(np.sqrt((t1_aff[:3, :3] ** 2).sum(axis=0)).min(), 2.0))
+    finite = t1[t1 > 0]
+    lo, hi = np.percentile(finite, [1, 99.5]) if finite.size else (0.0, 1.0)
 
     fig = _figure(7.5, 2.9, salt)
-    names = ("Sagittal", "Coronal", "Axial")
-    for k, axis in enumerate((0, 1, 2)):
-        ax = fig.add_axes((0.01 + k * 0.33, 0.1, 0.31, 0.78))
-        g = plane(grey, axis)
+    planes = (("Sagittal", 0, (1, 2), ("P", "A")), ("Coronal", 1, (0, 2), ("R", "L")),
+              ("Axial", 2, (0, 1), ("R", "L")))
+    for k, (name, fixed, (a, b), (left, right)) in enumerate(planes):
+        ua = np.arange(lo_pt[a], hi_pt[a] + step, step)
+        ub = np.arange(lo_pt[b], hi_pt[b] + step, step)
+        grid = np.zeros((3, len(ub), len(ua)))
+        grid[fixed] = centre[fixed]
+        grid[a] = ua[None, :]
+        grid[b] = ub[:, None]
+        g = np.clip((_sample(t1, t1_aff, grid) - lo) / max(hi - lo, 1e-6), 0, 1)
         rgb = np.repeat(g[..., None], 3, axis=2)
-        alpha_sum = np.zeros(g.shape)
-        colour = np.zeros(g.shape + (3,))
-        for label, arr in maps.items():
-            p = plane(arr, axis)
-            colour += p[..., None] * np.asarray(_TISSUE_RGB.get(label, (1, 1, 1)))
-            alpha_sum += p
         if maps:
-            a = 0.35 * np.clip(alpha_sum, 0, 1)[..., None]
-            colour = colour / np.maximum(alpha_sum, 1e-6)[..., None]
-            rgb = rgb * (1 - a) + colour * a
-        dims = [d for d in (0, 1, 2) if d != axis]
-        extent = (0, g.shape[1] * zooms[dims[0]], 0, g.shape[0] * zooms[dims[1]])
-        ax.imshow(rgb, origin="lower", extent=extent, interpolation="nearest")
-        m = plane(mask, axis)
+            colour = np.zeros(g.shape + (3,))
+            total = np.zeros(g.shape)
+            for label, (arr, aff) in maps.items():
+                p = np.clip(np.nan_to_num(_sample(arr, aff, grid)), 0, 1)
+                colour += p[..., None] * np.asarray(_TISSUE_RGB.get(label, (1, 1, 1)))
+                total += p
+            alpha = 0.35 * np.clip(total, 0, 1)[..., None]
+            rgb = rgb * (1 - alpha) + colour / np.maximum(total, 1e-6)[..., None] * alpha
+        m = _sample(mask, m_aff, grid)
+        ax = fig.add_axes((0.01 + k * 0.33, 0.1, 0.31, 0.78))
+        flip = a == 0  # radiological: subject's right (low x) on the left after flipping
+        extent = (ua[-1], ua[0], ub[0], ub[-1]) if flip else (ua[0], ua[-1], ub[0], ub[-1])
+        ax.imshow(rgb[:, ::-1] if flip else rgb, origin="lower", extent=extent,
+                  interpolation="nearest")
         if m.max() > 0:
-            yy = (np.arange(m.shape[0]) + 0.5) * zooms[dims[1]]
-            xx = (np.arange(m.shape[1]) + 0.5) * zooms[dims[0]]
-            ax.contour(xx, yy, m, levels=[0.5], colors=["#ff2a2a"], linewidths=1.2)
+            ax.contour(ua, ub, m, levels=[0.5], colors=["#ff2a2a"], linewidths=1.2)
+        ax.set_xlim(extent[0], extent[1])
         ax.set_axis_off()
-        ax.set_title(f"{names[k]} (slice {centre[axis]})", fontsize=8)
+        ax.set_title(f"{name} ({'xyz'[fixed]} = {centre[fixed]:.0f} mm)", fontsize=8)
+        ax.text(0.01, 0.02, left if not flip else "R", transform=ax.transAxes, color="w", fontsize=7)
+        ax.text(0.99, 0.02, right if not flip else "L", transform=ax.transAxes, color="w",
+                fontsize=7, ha="right")
     if maps:
         from matplotlib.patches import Patch
 

@@ -143,19 +143,32 @@ def _load_fragment(name: str, directory: Path | None = None) -> _Fragment:
     return _Fragment(" ".join(body.split()), tuple(refs), tuple(when))
 
 
-def step_fragment(method: str) -> str:
-    """Fragment name for a ``ProcessingApplied`` ``Method`` keyword (``other_step`` if unknown)."""
+def step_fragment(method: str, details: str = "") -> str:
+    """Fragment name for a ``ProcessingApplied`` step (``other_step`` if unknown).
+
+    The Near 2021 keyword "Frequency and phase correction" covers both transient alignment
+    and frequency referencing; the step's details tell them apart.
+    """
     low = method.lower()
+    det = str(details).lower()
+    if "frequency and phase" in low and "referenc" in det and "registration" not in det:
+        return "referencing"
     for word, name in _STEP_FRAGMENTS:
         if word in low:
             return name
     return "other_step"
 
 
+#: Lists longer than this are summarised ("32 values") in prose.
+MAX_LIST_IN_TEXT = 6
+
+
 def _fmt_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, (list, tuple)):
+        if len(value) > MAX_LIST_IN_TEXT:
+            return f"{len(value)} values (listed in ProcessingApplied)"
         return "[" + ", ".join(_fmt_value(v) for v in value) + "]"
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{k}: {_fmt_value(v)}" for k, v in value.items()) + "}"
@@ -258,7 +271,7 @@ def _step_sentences(b: _Builder, entries: Sequence[Mapping]) -> None:
         prog = str(e.get("Program", ""))
         if prog and prog.lower() != "bidsmrs":
             det += f"; performed by {prog} {e.get('Version', '')}".rstrip()
-        b.add(step_fragment(method), method=method, details=det)
+        b.add(step_fragment(method, str(e.get("Details", ""))), method=method, details=det)
 
 
 def run_methods(run, *, version: str | None = None, directory: Path | None = None) -> Methods:
@@ -274,7 +287,7 @@ def run_methods(run, *, version: str | None = None, directory: Path | None = Non
     _step_sentences(b, run.processing_applied)
     water_steps = [str(e.get("Method", "")) for e in run.water_processing_applied]
     if water_steps:
-        b.add("water_reference", steps=", ".join(dict.fromkeys(w.lower() for w in water_steps)))
+        b.add("water_reference", steps=", ".join(dict.fromkeys(water_steps)))
 
     fs = run.fit_sidecar
     if fs:
@@ -341,7 +354,8 @@ def run_methods(run, *, version: str | None = None, directory: Path | None = Non
         b.add("qc", thresholds=", ".join(parts[:-1]) + (" or " if len(parts) > 1 else "")
               + parts[-1] if parts else "thresholds were not recorded")
     b.add("reporting")
-    return Methods(tuple(b.paragraphs), tuple(b.cited.values()))
+    refs_sorted = sorted(b.cited.values(), key=lambda r: (r.label.lower(), r.key))
+    return Methods(tuple(b.paragraphs), tuple(refs_sorted))
 
 
 def _isnum(v) -> bool:

@@ -287,3 +287,35 @@ def test_fixture_dataset_contents(tmp_path):
     in_naa = np.abs(a.ppm - ds.truth["NAA"][0]) < 0.1
     assert abs(a.ppm[in_naa][np.argmax(spec[in_naa])] - 2.008) < 0.01
     assert a.header["EchoTime"] == 0.03 and a.header["dim_5"] == "DIM_COIL"
+
+
+def test_legacy_ref_suffix_and_duplicate_extensions(tmp_path):
+    ds = make_bids_dataset(tmp_path / "bids", subjects=("01", "02"), reference_signal=False)
+    old = ds.ref_paths[0]
+    old.rename(old.with_name("sub-01_acq-press_ref.nii.gz"))
+    runs = find_runs(ds.root)
+    assert runs[0].references["conc"].name == "sub-01_acq-press_ref.nii.gz"
+    assert any("legacy suffix _ref" in n for n in runs[0].notes)
+    # sub-02 has the same run twice
+    import gzip
+    svs = ds.svs_paths[1]
+    svs.with_name(svs.name[:-3]).write_bytes(gzip.decompress(svs.read_bytes()))
+    runs = find_runs(ds.root)
+    assert [r.error is None for r in runs] == [True, False, False]
+    assert "both .nii and .nii.gz" in runs[1].error
+
+
+def test_reference_filter(tmp_path):
+    ds = make_bids_dataset(tmp_path / "bids", subjects=("01",), reference_signal=False,
+                           reference_acqs=("conc", "ecc"))
+    (r,) = find_runs(ds.root, bids_filters={"mrsref": {"acquisition": "ecc"}})
+    assert _names(r.references) == {"ecc": "sub-01_acq-ecc_mrsref.nii.gz"}
+
+
+def test_entity_matched_reference_plus_role_labelled_ecc(tmp_path):
+    ds = make_bids_dataset(tmp_path / "bids", subjects=("01",), reference_signal=False,
+                           reference_acqs=(None, "ecc"))
+    (r,) = find_runs(ds.root)
+    assert _names(r.references) == {"conc": "sub-01_acq-press_mrsref.nii.gz",
+                                    "ecc": "sub-01_acq-ecc_mrsref.nii.gz",
+                                    "combine": "sub-01_acq-press_mrsref.nii.gz"}

@@ -228,10 +228,16 @@ def test_error_missing_empty_directory_text_truncated(tmp_path):
     _assert_error(d, "is a directory")
     text = tmp_path / "text.nii.gz"
     text.write_text("this is not a NIfTI file\n" * 20)
-    _assert_error(text, "not a readable NIfTI file")
+    _assert_error(text, "not a NIfTI file: named .gz but not gzip-compressed")
     text2 = tmp_path / "text.nii"
     text2.write_text("this is not a NIfTI file\n" * 40)
-    _assert_error(text2, "not a readable NIfTI file")
+    _assert_error(text2, "not a NIfTI file: no NIfTI-1/NIfTI-2 header")
+    gz = tmp_path / "textgz.nii.gz"
+    gz.write_bytes(gzip.compress(b"this is not a NIfTI file\n" * 40))
+    _assert_error(gz, "not a NIfTI file: no NIfTI-1/NIfTI-2 header")
+    short = tmp_path / "short.nii"
+    short.write_bytes(b"\x5c\x01")
+    _assert_error(short, "shorter than a NIfTI header")
     good = _write(tmp_path)
     raw = gzip.decompress(good.read_bytes())
     trunc = tmp_path / "trunc.nii.gz"
@@ -240,6 +246,12 @@ def test_error_missing_empty_directory_text_truncated(tmp_path):
     cut = tmp_path / "cut.nii.gz"
     cut.write_bytes(good.read_bytes()[:600])
     _assert_error(cut, "truncated or corrupt|not a readable NIfTI")
+    plain = _write(tmp_path, name="plain.nii")
+    blob = plain.read_bytes()
+    plain.write_bytes(blob[:400])
+    _assert_error(plain, "file truncated: 400 bytes, shorter than the 540-byte NIfTI header")
+    plain.write_bytes(blob[:-100])
+    _assert_error(plain, f"file truncated: {len(blob) - 100} bytes, the header declares {len(blob)}")
 
 
 def test_error_symlink_loop_and_broken_link(tmp_path):
@@ -466,3 +478,54 @@ def test_default_affine_is_unlocalised_and_sidecar_helper(tmp_path):
     assert side["SpectralWidth"] == pytest.approx(2000.0) and side["NumberOfSpectralPoints"] == N
     assert side["EchoTime"] == 0.03 and side["PulseSequenceType"] == "PRESS"
     assert "MixingTime" not in side
+
+
+def test_mixing_time_and_timing_mismatch_warning(tmp_path, caplog):
+    p = _write(tmp_path, header_extra={"MixingTime": 20})
+    _assert_error(p, "MixingTime 20 looks like milliseconds")
+    p = _write(tmp_path, name="b.nii.gz", header_extra={"MixingTime": 0})
+    assert load_nifti_mrs(p).mixing_time_s is None
+    p = _write(tmp_path, name="c.nii.gz", te_s=0.03, sidecar_extra={"EchoTime": 0.035})
+    with caplog.at_level("WARNING", logger="bidsmrs.io.nifti_mrs"):
+        spec = load_nifti_mrs(p, sidecar=_side(p))
+    assert spec.echo_time_s == pytest.approx(0.03)  # the header wins
+    assert any("EchoTime differs between NIfTI-MRS header" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("which", ["sform", "qform"])
+def test_affine_from_sform_or_qform(tmp_path, which):
+    path = _write(tmp_path, name="a.nii")
+    img = nib.load(str(path), mmap=False)  # never rewrite a memory-mapped file (SIGBUS)
+    aff = np.array([[0.0, -25.0, 0, 10.0], [20.0, 0.0, 0, -5.0], [0, 0, 30.0, 7.0], [0, 0, 0, 1]])
+    if which == "sform":
+        img.set_qform(None, code=0)
+        img.set_sform(aff, code=1)
+    else:
+        img.set_sform(None, code=0)
+        img.set_qform(aff, code=1)
+    nib.save(img, str(path))
+    np.testing.assert_allclose(load_nifti_mrs(path).affine, aff, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["fuzz.nii", "fuzz.nii.gz"])
+def test_corrupted_files_never_raise_anything_but_input_error(tmp_path, name):
+    """Seeded byte corruption/truncation: every failure is a one-line InputError."""
+    rng = np.random.default_rng(11)
+    data = rng.standard_normal((256, 2)) + 1j * rng.standard_normal((256, 2))
+    good = _write(tmp_path, data, name=name, dim_tags=("DIM_DYN",), write_sidecar=False)
+    blob = good.read_bytes()
+    bad = tmp_path / ("bad" + name[4:])
+    n_errors = 0
+    for _ in range(150):
+        b = bytearray(blob)
+        for _ in range(int(rng.integers(1, 4))):
+            b[int(rng.integers(0, len(b)))] = int(rng.integers(0, 256))
+        if rng.random() < 0.2:
+            b = b[: int(rng.integers(1, len(b)))]
+        bad.write_bytes(bytes(b))
+        try:
+            load_nifti_mrs(bad)
+        except InputError as exc:
+            n_errors += 1
+            assert "\n" not in str(exc) and str(bad) in str(exc)
+    assert n_errors > 30  # the corruption is detected in many cases

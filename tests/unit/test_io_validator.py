@@ -53,6 +53,14 @@ def test_missing_executable_is_unavailable(tmp_path):
     assert "could not be run" in rep.message
 
 
+def test_validator_not_installed(tmp_path, monkeypatch):
+    import bidsmrs.io.validator as v
+
+    monkeypatch.setattr(v, "find_validator", lambda: None)
+    rep = v.run_bids_validator(tmp_path)
+    assert not rep.available and "not found" in rep.message and rep.raw == {}
+
+
 def test_validator_valid_and_broken_datasets(tmp_path, validator):
     ds = make_bids_dataset(tmp_path / "bids", subjects=("01", "02"), with_t1w=True, n_points=256)
     rep = run_bids_validator(ds.root)
@@ -111,4 +119,8 @@ def test_check_mrs_metadata_finds_what_the_validator_skips(tmp_path):
     assert "sidecar SpectrometerFrequency [127.7] differs from NIfTI-MRS header [123.2]" in text
     assert "SpectralWidth 4000 Hz is inconsistent with 1/dwell 2000 Hz" in text
     assert "ReferenceSignal" in text and "not found" in text
+    # a reference whose sidecar disagrees with its header
+    _edit_sidecar(ds.ref_paths[0], SpectrometerFrequency=[297.2])
+    problems = check_mrs_metadata(runs["sub-01_acq-press"])
+    assert any("mrsref.nii.gz: sidecar SpectrometerFrequency [297.2] differs" in x for x in problems)
     assert all("\n" not in x for x in problems)

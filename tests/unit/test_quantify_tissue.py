@@ -77,3 +77,9 @@ def test_to_row_has_contract_columns():
     assert list(row) == ["gm_fraction", "wm_fraction", "csf_fraction", "voxel_volume_ml",
                          "overlap_fraction", "segmentation_source"]
     assert row["segmentation_source"] == "builtin:atropos"
+
+
+def test_tissue_sidecar_matches_row_columns():
+    from bidsmrs.quantify.tissue import TISSUE_SIDECAR
+
+    assert list(TISSUE_SIDECAR) == list(TissueFractions(1, 0, 0).to_row())

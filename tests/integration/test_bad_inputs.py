@@ -1,0 +1,84 @@
+"""Bad input: one clear line naming the file and the problem, the right exit code, no traceback,
+and the other participants still processed (issue 2, 'Bad input')."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bidsmrs.cli import main
+from tests.bidsfixtures import make_bids_dataset, sidecar_path
+
+BASE = ["--skip-bids-validation", "--tissue-fractions", "0.6", "0.4", "0.0", "--no-report"]
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    return make_bids_dataset(tmp_path / "ds", subjects=("01", "02"))
+
+
+def _break(ds, how: str):
+    svs = ds.svs_paths[0]  # sub-01
+    if how == "not_nifti":
+        svs.write_bytes(b"this is not a NIfTI file at all")
+        return svs, "NIfTI"
+    if how == "real_valued":
+        import nibabel as nib
+
+        img = nib.load(str(svs))
+        data = np.asarray(img.dataobj).real.astype(np.float32)
+        new = nib.Nifti2Image(data, img.affine, header=img.header)
+        new.set_data_dtype(np.float32)
+        nib.save(new, str(svs))
+        return svs, "real"
+    side = sidecar_path(svs)
+    meta = json.loads(side.read_text())
+    if how == "missing_sf":
+        import nibabel as nib
+
+        img = nib.load(str(svs))
+        ext = img.header.extensions[0]
+        hdr = json.loads(ext.get_content())
+        hdr.pop("SpectrometerFrequency")
+        img.header.extensions.clear()
+        img.header.extensions.append(nib.nifti1.Nifti1Extension(44, json.dumps(hdr).encode()))
+        nib.save(img, str(svs))
+        meta.pop("SpectrometerFrequency", None)
+        side.write_text(json.dumps(meta))
+        return svs, "SpectrometerFrequency"
+    if how == "te_ms":
+        import nibabel as nib
+
+        img = nib.load(str(svs))
+        hdr = json.loads(img.header.extensions[0].get_content())
+        hdr["EchoTime"] = 35
+        img.header.extensions.clear()
+        img.header.extensions.append(nib.nifti1.Nifti1Extension(44, json.dumps(hdr).encode()))
+        nib.save(img, str(svs))
+        meta["EchoTime"] = 35
+        side.write_text(json.dumps(meta))
+        return svs, "milliseconds"
+    raise ValueError(how)
+
+
+@pytest.mark.parametrize("how", ["not_nifti", "real_valued", "missing_sf", "te_ms"])
+def test_broken_participant_fails_alone(dataset, tmp_path, capsys, how):
+    path, word = _break(dataset, how)
+    out = tmp_path / "out"
+    code = main([str(dataset.root), str(out), "participant", *BASE])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "Traceback" not in err
+    lines = [l for l in err.splitlines() if path.name in l and word.lower() in l.lower()]
+    assert lines, err
+    # the other participant is complete
+    assert (out / "sub-02" / "mrs" / "sub-02_acq-press_desc-concentrations_svs.tsv").exists()
+    assert not list((out / "sub-01").rglob("*_desc-concentrations_svs.tsv")) if (out / "sub-01").exists() else True
+    assert "sub-01" in (out / "logs" / "failures.tsv").read_text()
+
+
+def test_unknown_label_is_usage_error(dataset, tmp_path, capsys):
+    code = main([str(dataset.root), str(tmp_path / "out"), "participant", "--participant-label", "07", *BASE])
+    err = capsys.readouterr().err
+    assert code == 64 and "Traceback" not in err and "07" in err

@@ -1,0 +1,47 @@
+"""Regression on the ISMRM fitting challenge datasets 1–10 and the creatine water-scaling test.
+
+Needs ``/work/shared`` (located relative to the project root); skipped when absent.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+CHALLENGE = SHARED / "data" / "mrs_fitting_challenge"
+
+pytestmark = pytest.mark.skipif(not (CHALLENGE / "datasets_text").is_dir() or not (SHARED / "bench").is_dir(),
+                                reason=f"challenge data/truth not found under {SHARED}")
+
+
+@pytest.fixture(scope="module")
+def basis():
+    from benchmarks.challenge import load_challenge_basis
+
+    return load_challenge_basis(SHARED)
+
+
+def test_challenge_basis_convention(basis):
+    """Cr at 3.027 ppm without conjugation; FID(0) ≈ protons (Cr: 5) after removing the 0 ppm reference."""
+    from bidsmrs.spectrum import to_spectrum
+
+    k = basis.index("Cr")
+    spec = to_spectrum(basis.fids[:, k])
+    ppm = basis.ppm
+    sel = (ppm > 2.9) & (ppm < 3.2)
+    assert abs(ppm[sel][np.argmax(spec[sel].real)] - 3.027) < 0.02
+    assert abs(basis.fids[0, k]) == pytest.approx(5.0, abs=0.02)
+    near0 = np.abs(ppm) < 0.1
+    assert np.max(np.abs(spec[near0])) < 0.05 * np.max(np.abs(spec))
+
+
+def test_datasets_1_to_10_combined_metabolites(basis):
+    from benchmarks.challenge import run
+
+    ours, fsl, cr, _ = run(SHARED, range(1, 11), verbose=False)
+    assert ours["per_high"] <= 4.0
+    assert ours["per_all"] <= 20.0
+    assert ours["mm_all"] <= 0.40
+    assert cr == pytest.approx(10.8, abs=0.2)

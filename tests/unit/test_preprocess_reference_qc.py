@@ -1,0 +1,89 @@
+"""Frequency referencing, zero-order phasing and spectral QC on signals with known parameters."""
+import numpy as np
+import pytest
+
+from bidsmrs.preprocess import spectral_qc, water_qc
+from bidsmrs.preprocess.peaks import fit_peak
+from bidsmrs.preprocess.reference import phase_metabolite, reference_metabolite, reference_water, shift_hz
+from bidsmrs.simulate import make_spectrum, peak_fid, spectral_noise_sd
+from tests.mrs_simulator import PEAKS, clean_metabolite_fid
+
+N, DWELL, SF = 2048, 2.5e-4, 123.2
+
+
+def _spec(fid, **kw):
+    return make_spectrum(fid, dwell_s=DWELL, spectrometer_mhz=SF, **kw)
+
+
+@pytest.mark.parametrize("offset_ppm,phase_deg", [(0.06, 40.0), (-0.1, -120.0), (0.0, 170.0)])
+def test_reference_and_phase_recover_naa_position_and_phase(offset_ppm, phase_deg):
+    rng = np.random.default_rng(1)
+    clean = clean_metabolite_fid(N, DWELL, SF)
+    t = np.arange(N) * DWELL
+    moved = clean * np.exp(-2j * np.pi * offset_ppm * SF * t)  # +offset ppm = −offset·SF Hz
+    spec = _spec(moved, phase0_deg=phase_deg, noise_sd=0.02, rng=rng)
+    out = phase_metabolite(reference_metabolite(spec))
+    f = fit_peak(out, (1.9, 2.1))
+    assert abs(f.ppm - 2.008) < 0.002
+    assert abs(np.rad2deg(f.phase_rad)) < 2.0
+    assert [s.method for s in out.history] == ["Frequency and phase correction", "Phasing"]
+    assert out.history[0].params["reference_peak"] == "NAA"
+    assert abs(out.history[0].params["shift_hz"] - offset_ppm * SF) < 0.3
+
+
+def test_falls_back_to_creatine_then_water():
+    no_naa = clean_metabolite_fid(N, DWELL, SF, peaks=[p for p in PEAKS if not 1.9 < p[0] < 2.7])
+    t = np.arange(N) * DWELL
+    spec = _spec(no_naa * np.exp(2j * np.pi * 5.0 * t), noise_sd=0.01, rng=np.random.default_rng(2))
+    out = reference_metabolite(spec)
+    assert out.history[-1].params["reference_peak"] == "Cr"
+    assert "absent or weak" in out.history[-1].details
+    assert abs(fit_peak(out, (2.9, 3.1)).ppm - 3.027) < 0.003
+    water_only = _spec(peak_fid(N, DWELL, SF, 4.60, amplitude=50, lorentz_hz=6), noise_sd=0.01,
+                       rng=np.random.default_rng(3))
+    out = reference_metabolite(water_only)
+    assert out.history[-1].params["reference_peak"] == "water"
+    assert abs(out.history[-1].params["shift_hz"] - 0.05 * SF) < 0.3
+
+
+def test_water_reference_is_referenced_and_phased():
+    spec = _spec(peak_fid(N, DWELL, SF, 4.72, amplitude=1000, lorentz_hz=6, phase_deg=-70),
+                 noise_sd=0.1, rng=np.random.default_rng(4))
+    out = reference_water(spec)
+    f = fit_peak(out, (4.4, 4.9))
+    assert abs(f.ppm - 4.65) < 0.002
+    assert abs(np.rad2deg(f.phase_rad)) < 1.0
+
+
+def test_shift_hz_moves_a_peak():
+    spec = _spec(peak_fid(N, DWELL, SF, 3.0, lorentz_hz=3))
+    moved = spec.replace(fid=shift_hz(spec, -0.2 * SF))  # −Hz = +ppm
+    assert abs(fit_peak(moved, (3.0, 3.4)).ppm - 3.2) < 1e-3
+
+
+def test_spectral_qc_snr_and_linewidth_of_known_lorentzian():
+    amp, lw, noise = 2.0, 4.0, 0.05
+    fid = peak_fid(N, DWELL, SF, 2.008, amplitude=amp, lorentz_hz=lw)
+    snrs = []
+    for seed in range(5):
+        q = spectral_qc(_spec(fid, noise_sd=noise, rng=np.random.default_rng(seed), phase0_deg=33.0))
+        snrs.append(q["snr_naa"])
+        assert abs(q["fwhm_naa_hz"] - lw) < 0.2
+        assert abs(q["fwhm_naa_ppm"] - lw / SF) < 0.2 / SF
+        assert abs(q["naa_ppm"] - 2.008) < 0.002
+    # analytic height of a sampled Lorentzian: Σ a·e^{−πL·k·dt} = a/(1 − e^{−πL·dt});
+    # Kreis 2020 SNR = height / SD(real noise) with SD = σ_t·√N (no factor 2)
+    height = amp / (1 - np.exp(-np.pi * lw * DWELL))
+    expected = height / spectral_noise_sd(noise, N)
+    assert abs(np.mean(snrs) / expected - 1) < 0.05
+
+
+def test_water_qc_linewidth():
+    fid = peak_fid(N, DWELL, SF, 4.65, amplitude=500, lorentz_hz=7.0, phase_deg=25)
+    q = water_qc(_spec(fid, noise_sd=0.05, rng=np.random.default_rng(0)))
+    assert abs(q["fwhm_water_hz"] - 7.0) < 0.2
+
+
+def test_qc_of_noise_only_is_nan_free_or_low():
+    q = spectral_qc(_spec(np.zeros(N, complex), noise_sd=1.0, rng=np.random.default_rng(9)))
+    assert not q["snr_naa"] > 6
