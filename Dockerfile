@@ -4,7 +4,7 @@
 # The install steps below are the ones tests/integration/test_dockerfile.py replays (wheel -> fresh venv -> run.py).
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
-COPY pyproject.toml version README.md run.py ./
+COPY pyproject.toml setup.py version README.md run.py ./
 COPY bidsmrs ./bidsmrs
 COPY boilerplate ./boilerplate
 RUN python -m pip install --no-cache-dir build \

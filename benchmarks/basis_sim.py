@@ -40,6 +40,14 @@ CASES = {
         sequence="slaser", spectrometer_mhz=297.22, dwell_s=1 / 12004.8, n_points=4096,
         echo_time_s=0.035),
 }
+SHAPED = {
+    "PRESS 30 ms shaped sinc 5.2 ms/1.2 kHz, 41 pos., 123.26 MHz": dict(
+        sequence="press", spectrometer_mhz=123.261703, dwell_s=2.5e-4, n_points=2048,
+        echo_time_s=0.030, te1_s=0.011, te2_s=0.019, shape=("sinc", 5.2e-3, 1200.0, 200)),
+    "sLASER 35 ms shaped HS1 3.5 ms/5 kHz, 41 pos., 297.2 MHz": dict(
+        sequence="slaser", spectrometer_mhz=297.22, dwell_s=1 / 12004.8, n_points=4096,
+        echo_time_s=0.035, shape=("hs1", 3.5e-3, 5000.0, 200)),
+}
 ALIAS = {"PCh": "PCho", "sI": "sIns"}
 
 
@@ -94,6 +102,15 @@ def main(argv=None) -> int:
         if press is None:
             press = b
         line = f"| {label} | {np.median(times):.2f} | {min(times):.2f} |"
+        print(line if a.markdown else line.replace("|", " ").strip())
+    from bidsmrs.basis.sequences import PulseShape
+
+    for label, kw in SHAPED.items():
+        kw = dict(kw)
+        shape = PulseShape(*kw.pop("shape"))
+        t0 = time.perf_counter()
+        simulate_basis(**kw, refocusing=shape, n_positions=41)
+        line = f"| {label} | {time.perf_counter() - t0:.2f} | (1 run) |"
         print(line if a.markdown else line.replace("|", " ").strip())
     root = Path(__file__).resolve().parents[1]
     challenge = root.parent / "shared" / "data" / "mrs_fitting_challenge" / "basisset_LCModel"

@@ -6,7 +6,10 @@ Run from the project root::
 
 Fits challenge dataset 1 with the full challenge basis (21 spectra incl. the measured
 macromolecules), default options (spline baseline with automatic smoothness, per-metabolite
-shifts, CRLB), BLAS limited to one thread, and prints the median wall time (target ≤ 0.2 s).
+shifts, CRLB), BLAS limited to one thread, and prints the median wall and CPU time (target
+≤ 0.2 s). The basis comes from the LCModel ``.BASIS`` file (123.26 MHz), so every fit includes
+resampling it to the data's 123.2 MHz grid. On a shared machine the CPU time is the steadier
+number.
 """
 from __future__ import annotations
 
@@ -39,16 +42,18 @@ def main(argv=None) -> int:
     met, wat = load_dataset(path)
     opts = FitOptions()
     fit_spectrum(met, basis, opts)  # warm-up (imports, caches)
-    times, wtimes = [], []
+    times, cpu, wtimes = [], [], []
     for _ in range(a.repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fit = fit_spectrum(met, basis, opts)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         t0 = time.perf_counter()
         fit_water(wat)
         wtimes.append(time.perf_counter() - t0)
     print(f"fit_spectrum: median {np.median(times):.3f} s (min {np.min(times):.3f}, max {np.max(times):.3f}) "
-          f"over {a.repeats} runs; {fit.params['n_function_evals']} model evaluations")
+          f"over {a.repeats} runs; CPU median {np.median(cpu):.3f} s; "
+          f"{fit.params['n_function_evals']} model evaluations")
     print(f"fit_water:    median {np.median(wtimes):.4f} s")
     return 0
 

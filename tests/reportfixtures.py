@@ -72,6 +72,7 @@ class FixtureRun:
     with_water: bool = True
     with_transients: bool = True
     with_t1w: bool = True
+    raw_coils: int = 0
 
 
 def _fid(ppm: float, amp: float, lw_hz: float, t: np.ndarray, phase: float = 0.0) -> np.ndarray:
@@ -132,6 +133,29 @@ def _write_anat(root: Path, out: Path, src: str, subject: str, rng) -> None:
         "T1wPath": str(t1_path),
         "TissueMaps": maps,
     })
+
+
+def _write_raw(root: Path, src: str, clean: np.ndarray, table: pd.DataFrame, n_coils: int,
+               rng: np.random.Generator, inject: str) -> None:
+    """Raw transients whose drifts are undone by the table's corrections (+ raw sidecar)."""
+    t = np.arange(N_POINTS) * DWELL_S
+    f = table["freq_shift_hz"].to_numpy(float)
+    ph = np.deg2rad(table["phase_deg"].to_numpy(float))
+    dyn = clean[:, None] / 8 * np.exp(-1j * (2 * np.pi * np.outer(t, f) + ph[None, :]))
+    dyn = dyn + rng.normal(0, 0.3, dyn.shape) + 1j * rng.normal(0, 0.3, dyn.shape)
+    tags: tuple[str, ...] = ("DIM_DYN",)
+    if n_coils:
+        sens = np.exp(1j * np.linspace(0, 2.5, n_coils)) * np.linspace(1, 0.3, n_coils)
+        dyn = dyn[:, None, :] * sens[None, :, None]
+        tags = ("DIM_COIL", "DIM_DYN")
+    path = root / "rawdata" / naming.subject_dir(src) / "mrs" / f"{src}_svs.nii.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_nifti_mrs(_spectrum(dyn, tags=tags, affine=_mrs_affine()), path, version="0.1.0")
+    write_json(path.with_name(f"{src}_svs.json"), {
+        "Manufacturer": "Siemens" + inject, "ManufacturersModelName": "Prisma",
+        "MagneticFieldStrength": 2.89, "TransmitCoilName": "Body", "ShimSetting": [1, 2, 3],
+        "SpectrometerFrequency": [SF_MHZ], "ResonantNucleus": ["1H"], "EchoTime": 0.03,
+        "RepetitionTime": 2.0})
 
 
 def write_run(out: Path, run: FixtureRun, *, rng: np.random.Generator, inject: str = "",
@@ -242,11 +266,12 @@ def write_run(out: Path, run: FixtureRun, *, rng: np.random.Generator, inject: s
         rej = np.zeros(n, bool)
         rej[[5, 40]] = True
         tr = pd.DataFrame({"transient": np.arange(1, n + 1),
-                           "freq_shift_hz": np.round(np.linspace(0, 3, n) + rng.normal(0, .2, n), 4),
-                           "phase_deg": np.round(rng.normal(0, 3, n), 3),
+                           "freq_shift_hz": np.round(np.linspace(-4, 4, n) + rng.normal(0, .5, n), 4),
+                           "phase_deg": np.round(rng.normal(0, 15, n), 3),
                            "residual_z": np.round(np.where(rej, 4.5, rng.normal(0, 0.8, n)), 3),
                            "rejected": rej})
         write_tsv(out / naming.run_file(src, "transients", ".tsv"), tr)
+        _write_raw(root or out.parent, src, fit - baseline, tr, run.raw_coils, rng, inject)
     if run.with_t1w:
         _write_anat(root or out.parent, out, src, ent["sub"], rng)
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from bidsmrs.basis.core import Basis
 from bidsmrs.basis.macromolecules import MM_COMPONENTS, with_macromolecules
-from bidsmrs.basis.sequences import SIMULATION_VERSION, simulate_basis
+from bidsmrs.basis.sequences import SIMULATION_VERSION, PulseShape, simulate_basis
 from bidsmrs.basis.spin_systems import DEFAULT_METABOLITES, SPIN_SYSTEMS
 from bidsmrs.errors import InputError
 
@@ -217,7 +217,8 @@ def default_basis(*, spectrometer_mhz: float, dwell_s: float, n_points: int,
                   entities: Mapping[str, Any] | None = None,
                   cache_dir: str | os.PathLike | None = None,
                   metabolites: Sequence[str] | None = None, include_macromolecules: bool = True,
-                  ppm_centre: float = 4.65) -> Basis:
+                  ppm_centre: float = 4.65, refocusing: PulseShape | None = None,
+                  n_positions: int = 41) -> Basis:
     """The built-in simulated basis for an acquisition (ideal pulses + MM components).
 
     Parameters
@@ -242,6 +243,12 @@ def default_basis(*, spectrometer_mhz: float, dwell_s: float, n_points: int,
         Default: DESIGN.md §5.2 list.
     include_macromolecules : bool
         Append MM09 … MM30 (:mod:`bidsmrs.basis.macromolecules`).
+    ppm_centre : float
+        Chemical shift at 0 Hz of the data (pass ``spectrum.ppm_centre``).
+    refocusing : PulseShape, optional
+        Shaped slice-selective refocusing pulse (PRESS, semi-LASER, LASER); default ideal.
+    n_positions : int
+        Spatial positions per direction when ``refocusing`` is given.
 
     Returns
     -------
@@ -260,6 +267,8 @@ def default_basis(*, spectrometer_mhz: float, dwell_s: float, n_points: int,
     params = {"sequence": seq, "spectrometer_mhz": round(float(spectrometer_mhz), 6),
               "dwell_s": float(dwell_s), "n_points": int(n_points), "ppm_centre": float(ppm_centre),
               "metabolites": list(mets), "mm": bool(include_macromolecules),
+              "refocusing": None if refocusing is None else dataclasses.asdict(refocusing),
+              "n_positions": int(n_positions) if refocusing is not None else None,
               **{k: v for k, v in timing.items() if k != "te_split"}}
     path = None
     if cache_dir is not None:
@@ -275,7 +284,8 @@ def default_basis(*, spectrometer_mhz: float, dwell_s: float, n_points: int,
                            echo_time_s=timing["echo_time_s"], te1_s=timing.get("te1_s"),
                            te2_s=timing.get("te2_s"), mixing_time_s=timing.get("mixing_time_s"),
                            metabolites=mets, ppm_centre=ppm_centre,
-                           slaser_delays_s=timing.get("delays_s"))
+                           slaser_delays_s=timing.get("delays_s"), refocusing=refocusing,
+                           n_positions=n_positions)
     if include_macromolecules:
         basis = with_macromolecules(basis)
     meta = dict(basis.meta)

@@ -35,6 +35,7 @@ Everything is deterministic (no random starts).
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -338,10 +339,16 @@ def fit_spectrum(spectrum: Spectrum, basis: Basis, options: FitOptions = FitOpti
     """
     if options.blas_threads is None:
         return _fit_spectrum(spectrum, basis, options)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=options.blas_threads):
+    with _thread_controller().limit(limits=options.blas_threads):
         return _fit_spectrum(spectrum, basis, options)
+
+
+@functools.lru_cache(maxsize=1)
+def _thread_controller():
+    """One ``threadpoolctl`` controller per process (scanning the loaded libraries costs ~10 ms)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _fit_spectrum(spectrum: Spectrum, basis: Basis, options: FitOptions) -> FitResult:

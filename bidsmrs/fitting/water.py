@@ -7,7 +7,8 @@ Two fits of the same Voigt model ``A·e^{iφ}·exp((−πL + i2πf)t − g·t²)
    bias is then below 0.5 %). The magnitude is unchanged by any zero-order phase, frequency
    shift and eddy-current phase modulation (a time-dependent phase, Klose 1990), so the
    amplitude extrapolated to ``t = 0`` is robust to all three; it is not a raw integral or the
-   raw first point (first-point and filter artefacts only affect a few points).
+   raw first point, which is left out of the fit (some vendors store it halved, the
+   discrete-FT convention, and digital filters can corrupt it).
 2. **Position, phase, linewidth** (``ppm``, ``phase_deg``, ``fwhm_hz``, ``residual_ratio``):
    a complex frequency-domain fit over a window around the water peak with a complex linear
    baseline, started from fit 1.
@@ -99,12 +100,16 @@ def fit_water(spectrum: Spectrum, window_ppm: float | None = None) -> WaterFit:
     sigma_t = _time_noise_sd(spectrum, spec)
     mag = np.abs(fid)
     strong = mag > 10 * sigma_t
-    # Contiguous strong points from the start (after the first point, which filters can corrupt).
-    n_strong = int(np.argmin(strong)) if not strong.all() else fid.size
+    # The contiguous run of strong points from the second point on: the first point is left
+    # out (some vendors store it halved, the discrete-FT convention; filters can corrupt it),
+    # and a following weak point or two is skipped.
+    start = 1 + int(np.argmax(strong[1:5])) if strong[1:5].any() else 1
+    run = strong[start:]
+    n_strong = int(np.argmin(run)) if not run.all() else run.size
     if n_strong < 8:
         raise FitError("the water reference has no peak clearly above the noise "
                        f"(|FID| > 10 noise SD for only {n_strong} points)")
-    sel = np.arange(n_strong)
+    sel = np.arange(start, start + n_strong)
 
     # --- 1. magnitude envelope fit ------------------------------------------------------------
     tt, yy = t[sel], mag[sel]

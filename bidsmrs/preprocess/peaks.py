@@ -14,6 +14,8 @@ ZERO_FILL = 8
 #: Signal-free regions (ppm) searched, in order, for the noise SD.
 NOISE_REGIONS_PPM = ((-2.0, 0.0), (9.0, 11.0), (-4.0, -2.0))
 _MIN_NOISE_POINTS = 32
+#: Cap (ppm) on the half-height width that sets the local fit window of :func:`fit_peak`.
+MAX_FIT_HALF_WIDTH_PPM = 0.15
 
 
 def zero_filled(spec: Spectrum, factor: int = ZERO_FILL) -> tuple[np.ndarray, np.ndarray]:
@@ -82,11 +84,11 @@ def fit_peak(spec: Spectrum, ppm_range: tuple[float, float]) -> PeakFit:
     if i < 0:
         return PeakFit(float("nan"), 0.0, float("nan"), float("nan"), False)
     reg = half_height_region(mag, i)
-    w = max(reg.size, 4)
+    step = abs(ppm[1] - ppm[0])
+    w = int(np.clip(reg.size, 4, max(4, round(MAX_FIT_HALF_WIDTH_PPM / step))))
     idx = np.arange(max(0, i - 2 * w), min(len(s), i + 2 * w + 1))
     x = ppm[idx]
     y = s[idx]
-    step = abs(ppm[1] - ppm[0])
     g0 = max(reg.size * step / (2 * np.sqrt(3)), step)
     a0 = s[i] * g0
     scale = max(np.abs(y).max(), 1e-300)
@@ -104,7 +106,7 @@ def fit_peak(spec: Spectrum, ppm_range: tuple[float, float]) -> PeakFit:
     w_ppm = max(abs(x[-1] - x[0]) / 2, step)
     p0 = [a0.real / scale, a0.imag / scale, pos, g0, 0, 0, 0, 0, 0, 0]
     try:
-        sol = least_squares(resid, p0, method="lm", x_scale=[abs(a0) / scale or 1, abs(a0) / scale or 1,
+        sol = least_squares(resid, p0, method="lm", max_nfev=400, x_scale=[abs(a0) / scale or 1, abs(a0) / scale or 1,
                                                                 step, g0, 1, 1, 1, 1, 1, 1])
         p = sol.x
     except (ValueError, np.linalg.LinAlgError):

@@ -7,7 +7,9 @@ Definitions (copied into the QC sidecar):
     in the real part of the spectrum, zero-order phased on the NAA peak, above a local linear
     baseline (through the medians of 1.75–1.85 and 2.15–2.25 ppm), divided by the standard
     deviation of the real part of the spectrum in a signal-free region (−2 to 0 ppm, else 9–11
-    ppm, else −4 to −2 ppm) after removing a quadratic trend; no factor 2, no zero-filling.
+    ppm, else −4 to −2 ppm) after removing a quadratic trend; no factor 2. The height is read
+    on the 8× zero-filled spectrum (the maximum between bins); the noise SD on the original
+    bins.
 ``fwhm_naa_hz``, ``fwhm_naa_ppm``
     Full width at half maximum of the NAA singlet (1.9–2.1 ppm) in the same baseline-corrected
     real spectrum, zero-filled 8×, half-height crossings interpolated linearly; Hz = ppm ×
@@ -62,21 +64,18 @@ def spectral_qc(spectrum: Spectrum) -> dict:
     sd, region = noise_sd(spec)
     out = {"snr_naa": float("nan"), "fwhm_naa_hz": float("nan"), "fwhm_naa_ppm": float("nan"),
            "naa_ppm": float("nan"), "noise_sd": sd, "noise_region_ppm": list(region) if region else None}
-    # height on the original grid (no zero-filling: same values at those bins)
-    ppm0 = spec.ppm
-    real0 = spec.spectrum().real
-    base0 = _local_baseline(ppm0, real0)
-    if base0 is None:
-        return out
-    pos, i0 = peak_position(ppm0, real0 - base0, NAA_WINDOW_PPM)
-    if i0 < 0:
-        return out
-    height = float(real0[i0] - base0[i0])
-    out["snr_naa"] = height / sd if sd > 0 else float("nan")
+    # the 8× zero-filled spectrum interpolates between bins (values at the original bins are
+    # unchanged), so the height is that of the peak maximum, not of the nearest bin
     ppm, s = zero_filled(spec)
     real = s.real
     base = _local_baseline(ppm, real)
+    if base is None:
+        return out
     pos, i = peak_position(ppm, real - base, NAA_WINDOW_PPM)
+    if i < 0:
+        return out
+    height = float(real[i] - base[i])
+    out["snr_naa"] = height / sd if sd > 0 else float("nan")
     out["naa_ppm"] = pos
     w = fwhm_ppm(ppm, real - base, i)
     out["fwhm_naa_ppm"] = w

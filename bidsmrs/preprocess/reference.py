@@ -1,8 +1,8 @@
 """Frequency referencing and zero-order phasing of averaged (1-D) spectra.
 
-Metabolite spectra: the NAA singlet is moved to 2.008 ppm; when NAA is absent or weak (peak
-magnitude < ``MIN_PEAK_SNR`` × noise SD, or < ``MIN_REL_HEIGHT`` of the largest peak in
-1.8–4.2 ppm) the tCr singlet (3.027 ppm) is used, and failing that the water peak (4.65 ppm;
+Metabolite spectra: the NAA singlet is moved to 2.008 ppm; when NAA is absent or weak (no
+narrow line inside the search window, peak magnitude < ``MIN_PEAK_SNR`` × noise SD, or
+< ``MIN_REL_HEIGHT`` of the largest magnitude in 1.8–4.2 ppm) the tCr singlet (3.027 ppm) is used, and failing that the water peak (4.65 ppm;
 chemical shifts from Govindaraju 2000). Peak positions are the maximum of the 8× zero-filled
 magnitude spectrum, refined as the maximum of the real part after phasing on that peak
 (parabolic interpolation), searched within ±0.15 ppm of the target
@@ -18,7 +18,7 @@ import logging
 import numpy as np
 
 from bidsmrs.constants import PPM_CR, PPM_NAA, PPM_WATER
-from bidsmrs.preprocess.peaks import noise_sd, peak_phase, peak_position, phased_peak_position, zero_filled
+from bidsmrs.preprocess.peaks import fit_peak, noise_sd, peak_phase, peak_position, phased_peak_position, zero_filled
 from bidsmrs.spectrum import Spectrum, StepRecord
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,8 @@ REFERENCE_PEAKS = {
 MIN_PEAK_SNR = 5.0
 #: Minimum peak magnitude relative to the largest magnitude in 1.8–4.2 ppm.
 MIN_REL_HEIGHT = 0.2
+#: Largest half width (ppm) of a usable NAA/Cr reference line.
+MAX_HWHM_PPM = 0.1
 #: Regions (ppm) whose peaks set the metabolite zero-order phase (NAA and tCr singlets).
 PHASE_REGIONS_PPM = ((PPM_NAA - 0.1, PPM_NAA + 0.1), (PPM_CR - 0.1, PPM_CR + 0.1))
 
@@ -48,13 +50,24 @@ def find_peak(spec: Spectrum, name: str) -> tuple[float, float]:
 
 
 def _peak_ok(spec: Spectrum, name: str) -> tuple[bool, float]:
+    """Whether reference peak ``name`` is usable: a local complex-Lorentzian fit converges to a
+    narrow line (HWHM < ``MAX_HWHM_PPM``) inside the search window (not at its edges, which is
+    where the tail of a neighbouring large peak would put the maximum), with magnitude ≥
+    ``MIN_PEAK_SNR`` × noise SD and ≥ ``MIN_REL_HEIGHT`` × the largest magnitude in 1.8–4.2 ppm."""
+    window = REFERENCE_PEAKS[name][1]
+    fit = fit_peak(spec, window)
+    if not fit.ok or not fit.hwhm_ppm < MAX_HWHM_PPM:
+        return False, fit.ppm
+    margin = 0.1 * (window[1] - window[0])
+    if not window[0] + margin <= fit.ppm <= window[1] - margin:
+        return False, fit.ppm
     pos, snr = find_peak(spec, name)
     if not np.isfinite(pos) or not snr >= MIN_PEAK_SNR:
         return False, pos
     ppm, s = zero_filled(spec)
     mag = np.abs(s)
     m = (ppm >= 1.8) & (ppm <= 4.2)
-    _, i = peak_position(ppm, mag, REFERENCE_PEAKS[name][1])
+    _, i = peak_position(ppm, mag, window)
     return bool(mag[i] >= MIN_REL_HEIGHT * mag[m].max()), pos
 
 

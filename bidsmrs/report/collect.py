@@ -20,7 +20,8 @@ from bidsmrs.spectrum import frequency_axis_hz, hz_to_ppm, to_spectrum
 logger = logging.getLogger(__name__)
 
 __all__ = ["SpectrumArrays", "FitArrays", "RunFiles", "find_runs", "load_run",
-           "read_table_text", "read_json_or_none", "FIT_ENTRIES"]
+           "read_table_text", "read_json_or_none", "raw_source", "load_raw_transients",
+           "FIT_ENTRIES"]
 
 #: The first entries of the fit file's DIM_USER_0, in order.
 FIT_ENTRIES = ("data", "fit", "baseline", "residual")
@@ -33,6 +34,7 @@ class SpectrumArrays:
     ppm: np.ndarray
     spectrum: np.ndarray
     spectrometer_mhz: float
+    dwell_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class RunFiles:
     quantification: Mapping[str, Any] | None = None
     transients: tuple[dict[str, str], ...] | None = None
     anat_sidecar: Mapping[str, Any] = field(default_factory=dict)
+    raw_path: Path | None = None
+    raw_sidecar: Mapping[str, Any] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
 
     @property
@@ -222,6 +226,57 @@ def _water_arrays(spec) -> SpectrumArrays:
                           spectrometer_mhz=float(spec.spectrometer_mhz))
 
 
+def raw_source(output_dir: Path, sources: Any) -> Path | None:
+    """The raw input file of a ``bids:raw:<path>`` source, via DatasetLinks ``raw``.
+
+    ``DatasetLinks.raw`` may be absolute, a ``file://`` URI or relative to OUTPUT_DIR.
+    Returns None when it cannot be resolved or the file does not exist.
+    """
+    uris = [s for s in _as_list(sources) if isinstance(s, str) and s.startswith("bids:raw:")]
+    if not uris:
+        return None
+    dd = read_json_or_none(Path(output_dir) / "dataset_description.json", []) or {}
+    links = dd.get("DatasetLinks") if isinstance(dd.get("DatasetLinks"), Mapping) else {}
+    root = links.get("raw")
+    if not isinstance(root, str) or not root:
+        return None
+    if root.startswith("file://"):
+        root = root[len("file://"):]
+    base = Path(root) if Path(root).is_absolute() else Path(output_dir) / root
+    path = (base / uris[0][len("bids:raw:"):]).resolve()
+    return path if path.is_file() else None
+
+
+def load_raw_transients(run: "RunFiles") -> SpectrumArrays | None:
+    """The raw metabolite transients of a run as spectra ``(n_points, n_transients)``.
+
+    For display only: coil channels (DIM_COIL) are combined with each channel's first-point
+    phase and magnitude of its summed FID; no eddy-current correction. None when the raw file
+    is unavailable or has dimensions other than DIM_DYN and DIM_COIL.
+    """
+    if run.raw_path is None:
+        return None
+    from bidsmrs.io.nifti_mrs import load_nifti_mrs
+
+    try:
+        spec = load_nifti_mrs(run.raw_path)
+    except Exception as exc:  # noqa: BLE001 - the figure just lacks this panel
+        logger.info("raw transients of %s not loaded: %s", run.src, exc)
+        return None
+    fid = np.asarray(spec.fid)
+    tags = list(spec.dim_tags)
+    if "DIM_DYN" not in tags or any(t not in ("DIM_DYN", "DIM_COIL") for t in tags):
+        return None
+    if "DIM_COIL" in tags:
+        c = 1 + tags.index("DIM_COIL")
+        total = fid.sum(axis=tuple(a for a in range(1, fid.ndim) if a != c), keepdims=True)
+        w = np.conj(total[:1]) / (np.abs(total[:1]) ** 2).sum()
+        fid = (fid * w).sum(axis=c)
+        tags.remove("DIM_COIL")
+    return SpectrumArrays(ppm=_ppm_axis(spec), spectrum=to_spectrum(fid, axis=0),
+                          spectrometer_mhz=float(spec.spectrometer_mhz), dwell_s=float(spec.dwell_s))
+
+
 def load_run(output_dir: Path, src: str) -> RunFiles:
     """Read every output file of run ``src`` under ``output_dir``.
 
@@ -252,13 +307,16 @@ def load_run(output_dir: Path, src: str) -> RunFiles:
     qc = read_table_text(paths["qc"], problems)
     tissue = read_table_text(paths["tissue"], problems)
     trans = read_table_text(paths["transients"], problems)
+    pre_side = side("preproc")
+    raw = raw_source(out, pre_side.get("Sources"))
+    raw_side = read_json_or_none(_sidecar_of(raw), problems) if raw is not None else None
     if not paths["concentrations"].exists():
         problems.append("no concentrations table (the run may have failed before quantification)")
     return RunFiles(
         src=src, entities=naming.parse_src(src),
         paths={k: v for k, v in paths.items() if v.exists()},
         preproc_header=dict(pre.header) if pre is not None else {},
-        preproc_sidecar=side("preproc"),
+        preproc_sidecar=pre_side,
         preproc_affine=None if pre is None or pre.affine is None else np.asarray(pre.affine),
         water_header=dict(wat.header) if wat is not None else {},
         fit_sidecar=side("fit"), fit=fit,
@@ -273,6 +331,7 @@ def load_run(output_dir: Path, src: str) -> RunFiles:
         quantification=read_json_or_none(paths["quantification"], problems),
         transients=tuple(trans[1]) if trans else None,
         anat_sidecar=side("anat"),
+        raw_path=raw, raw_sidecar=raw_side or {},
         problems=tuple(problems),
     )
 

@@ -21,7 +21,7 @@ from bidsmrs.constants import FIT_RANGE_PPM, MAIN_METABOLITES
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["render_svg", "fit_figure", "alignment_figure", "water_figure", "voxel_figure",
+__all__ = ["render_svg", "fit_figure", "alignment_figure", "corrected_transients", "water_figure", "voxel_figure",
            "distribution_figure", "group_spectra_figure", "qc_scatter_figure",
            "MAX_LINE_POINTS"]
 
@@ -174,22 +174,92 @@ def _cells(rows: Sequence[Mapping[str, str]], col: str) -> np.ndarray:
     return np.asarray(out, float)
 
 
-@_with_rc
-def alignment_figure(transients: Sequence[Mapping[str, str]], *, title: str = "",
-                     salt: str = "align") -> str:
-    """Frequency shift, phase and residual z-score per transient; rejected ones marked.
+def corrected_transients(spectra: np.ndarray, dwell_s: float, freq_shift_hz, phase_deg) -> np.ndarray:
+    """Apply recorded per-transient corrections: FID × ``e^{i(2π f t + φ)}`` (NaN → 0).
 
-    ``transients`` are the rows of the ``desc-transients`` table (text cells).
+    ``spectra`` is ``n_points × n_transients``; the corrections are those *applied* by the
+    alignment step (:mod:`bidsmrs.preprocess.align`), so the result is the aligned data.
+    """
+    from bidsmrs.spectrum import to_fid, to_spectrum
+
+    f = np.nan_to_num(np.asarray(freq_shift_hz, float))
+    ph = np.deg2rad(np.nan_to_num(np.asarray(phase_deg, float)))
+    t = np.arange(spectra.shape[0]) * dwell_s
+    corr = np.exp(1j * (2 * np.pi * np.outer(t, f) + ph[None, :]))
+    return to_spectrum(to_fid(spectra, axis=0) * corr, axis=0)
+
+
+def _display_phase(spectra: np.ndarray, sel: np.ndarray) -> complex:
+    """One zero-order phase factor that makes the mean spectrum mostly absorptive in ``sel``."""
+    mean = spectra[sel].mean(axis=1)
+    best, best_val = 1.0 + 0j, -np.inf
+    for deg in range(0, 360, 2):
+        f = np.exp(-1j * np.deg2rad(deg))
+        val = np.real(mean * f).sum() - 0.5 * np.abs(np.imag(mean * f)).sum()
+        if val > best_val:
+            best, best_val = f, val
+    return best
+
+
+@_with_rc
+def alignment_figure(transients: Sequence[Mapping[str, str]], *, raw_ppm: np.ndarray | None = None,
+                     raw_spectra: np.ndarray | None = None, dwell_s: float | None = None,
+                     ppm_range: tuple[float, float] = (1.8, 4.2), title: str = "",
+                     salt: str = "align", max_transients: int = 64) -> str:
+    """Per-transient corrections with rejected transients marked; optionally before/after.
+
+    ``transients`` are the rows of the ``desc-transients`` table (text cells): frequency
+    shift, phase and residual z-score are drawn per transient. With ``raw_spectra``
+    (``n_points × n_transients``, the raw transients as spectra) and ``dwell_s``, two more
+    panels overlay the transients before and after applying the recorded corrections
+    ``e^{i(2π f t + φ)}`` (real part, one common zero-order phase for display; rejected
+    transients in red). The overlay lines are rasterised to keep the SVG small.
     """
     idx = _cells(transients, "transient")
     if np.all(np.isnan(idx)):
-        idx = np.arange(1, len(transients) + 1, dtype=float)
+        idx = np.arange(len(transients), dtype=float)
     rejected = np.array([str(r.get("rejected", "false")).lower() in ("true", "1", "yes")
                          for r in transients], bool)
     panels = [("freq_shift_hz", "Frequency shift (Hz)"), ("phase_deg", "Phase (deg)"),
               ("residual_z", "Residual (z)")]
-    fig = _figure(7.5, 4.6, salt)
-    axes = fig.subplots(len(panels), 1, sharex=True)
+    overlay = (raw_spectra is not None and raw_ppm is not None and dwell_s
+               and raw_spectra.ndim == 2 and raw_spectra.shape[1] == len(transients))
+    fig = _figure(7.5, 4.6 + (2.6 if overlay else 0), salt)
+    if overlay:
+        gs = fig.add_gridspec(5, 2, height_ratios=(2.6, 0.35, 1.4, 1.4, 1.4), hspace=0.15,
+                              left=0.1, right=0.98, top=0.94, bottom=0.07, wspace=0.08)
+        axes = [fig.add_subplot(gs[2 + i, :]) for i in range(3)]
+        for ax in axes[1:]:
+            ax.sharex(axes[0])
+        after = corrected_transients(raw_spectra, float(dwell_s),
+                                     _cells(transients, "freq_shift_hz"),
+                                     _cells(transients, "phase_deg"))
+        sel = _in_range(raw_ppm, *ppm_range)
+        rot = _display_phase(after, sel)
+        order = np.argsort(raw_ppm[sel])
+        x = raw_ppm[sel][order]
+        step = max(1, int(np.ceil(len(transients) / max_transients)))
+        shown = np.arange(0, len(transients), step)
+        ylim = None
+        for col, (data, name) in enumerate(((raw_spectra, "before alignment"),
+                                            (after, "after alignment"))):
+            ax = fig.add_subplot(gs[0, col])
+            y = np.real(data[sel][order] * rot)
+            for k in shown:
+                if not rejected[k]:
+                    ax.plot(x, y[:, k], lw=0.4, alpha=0.35, color=_COLOURS["kept"], rasterized=True)
+            for k in np.flatnonzero(rejected):
+                ax.plot(x, y[:, k], lw=0.6, alpha=0.9, color=_COLOURS["rejected"], rasterized=True)
+            ax.set_xlim(max(ppm_range), min(ppm_range))
+            ylim = ylim or (float(y.min()), float(y.max()) * 1.05)
+            ax.set_ylim(*ylim)
+            ax.set_yticks([])
+            ax.spines["left"].set_visible(False)
+            ax.set_title(name, fontsize=8)
+            ax.set_xlabel("ppm", fontsize=8)
+    else:
+        axes = fig.subplots(len(panels), 1, sharex=True)
+        fig.subplots_adjust(left=0.1, right=0.98, top=0.92, bottom=0.1, hspace=0.15)
     for ax, (col, label) in zip(axes, panels):
         y = _cells(transients, col)
         ax.plot(idx, y, color=_COLOURS["kept"], lw=0.6, marker="o", ms=2.5, label="kept")
@@ -198,12 +268,13 @@ def alignment_figure(transients: Sequence[Mapping[str, str]], *, title: str = ""
                     color=_COLOURS["rejected"], label="rejected")
         ax.set_ylabel(label, fontsize=8)
         ax.grid(alpha=0.3, lw=0.4)
+    for ax in axes[:-1]:
+        ax.tick_params(labelbottom=False)
     axes[0].legend(loc="upper right", fontsize=7, frameon=False, ncol=2)
     axes[-1].set_xlabel("Transient")
     n_rej = int(rejected.sum())
     fig.suptitle((title + " — " if title else "") + f"{len(transients)} transients, "
                  f"{n_rej} rejected", fontsize=9, x=0.01, ha="left")
-    fig.subplots_adjust(left=0.1, right=0.98, top=0.92, bottom=0.1, hspace=0.15)
     return render_svg(fig)
 
 

@@ -184,13 +184,15 @@ def _distribution_figures(conc, rows_meta, measure: str, units: str) -> list[dic
             meta = rows_meta.get(_key(row), {"group": "n/a", "included": True})
             vals.append(v)
             grps.append(meta["group"])
-            exc.append(not meta["included"])
+            # metabolite-level gating (e.g. CRLB) when the table has it, else the spectrum's
+            included = _truthy(row["included"]) if "included" in row else meta["included"]
+            exc.append(not (included and meta["included"]))
         if not vals:
             continue
         fig = safe_figure(figures.distribution_figure, vals, grps, exc,
                       ylabel=f"{met} {measure}" + (f" ({units})" if units else ""), title=met,
                       salt=f"dist-{_slug(met)}",
-                      caption=f"{met}: {measure} by group; boxes over included spectra, crosses "
+                      caption=f"{met}: {measure} by group; boxes over included values, crosses "
                               "= excluded by QC, rings = outliers (1.5 IQR).")
         n_inc = sum(1 for e in exc if not e)
         out.append({"metabolite": met, "id": f"dist-{_slug(met)}", "figure": fig,

@@ -72,11 +72,12 @@ def _voxel_geometry(affine) -> tuple[tuple[float, float, float], tuple[float, fl
 
 
 def _field_t(run) -> tuple[Any, str]:
-    val, src = _first((run.preproc_sidecar, "MagneticFieldStrength", "sidecar"))
+    val, src = _first((run.preproc_sidecar, "MagneticFieldStrength", "BIDS sidecar"),
+                      (run.raw_sidecar, "MagneticFieldStrength", "raw sidecar"))
     if val is not None:
         return f"{_fmt(val)} T", src
     sf, src = _first((run.preproc_header, "SpectrometerFrequency", "NIfTI-MRS header"),
-                     (run.preproc_sidecar, "SpectrometerFrequency", "sidecar"))
+                     (run.preproc_sidecar, "SpectrometerFrequency", "BIDS sidecar"))
     nuc, _ = _first((run.preproc_header, "ResonantNucleus", "h"), (run.preproc_sidecar,
                                                                     "ResonantNucleus", "s"))
     try:
@@ -88,7 +89,8 @@ def _field_t(run) -> tuple[Any, str]:
 
 def checklist(run) -> list[ChecklistItem]:
     """The filled MRSinMRS checklist of one run (:class:`~.collect.RunFiles`)."""
-    side, hdr = run.preproc_sidecar, run.preproc_header
+    side = {**{k: v for k, v in run.raw_sidecar.items()}, **dict(run.preproc_sidecar)}
+    hdr = run.preproc_header
     items: list[ChecklistItem] = []
 
     def add(section: int, item: str, value: Any, source: str) -> None:
@@ -98,17 +100,17 @@ def checklist(run) -> list[ChecklistItem]:
 
     # 1. hardware
     add(1, "Field strength", *_field_t(run))
-    add(1, "Manufacturer", *_first((side, "Manufacturer", "sidecar"),
+    add(1, "Manufacturer", *_first((side, "Manufacturer", "BIDS sidecar"),
                                    (hdr, "Manufacturer", "NIfTI-MRS header")))
-    model, msrc = _first((side, "ManufacturersModelName", "sidecar"),
+    model, msrc = _first((side, "ManufacturersModelName", "BIDS sidecar"),
                          (hdr, "ManufacturersModelName", "NIfTI-MRS header"))
-    sw, ssrc = _first((side, "SoftwareVersions", "sidecar"),
+    sw, ssrc = _first((side, "SoftwareVersions", "BIDS sidecar"),
                       (hdr, "SoftwareVersions", "NIfTI-MRS header"))
     add(1, "Model and scanner software",
         " / ".join(_fmt(x) for x in (model, sw) if x is not None) or None,
         "; ".join(s for s in (msrc, ssrc) if s))
-    rx, rsrc = _first((side, "ReceiveCoilName", "sidecar"), (hdr, "RxCoil", "NIfTI-MRS header"))
-    tx, tsrc = _first((side, "TransmitCoilName", "sidecar"), (hdr, "TxCoil", "NIfTI-MRS header"))
+    rx, rsrc = _first((side, "ReceiveCoilName", "BIDS sidecar"), (hdr, "RxCoil", "NIfTI-MRS header"))
+    tx, tsrc = _first((side, "TransmitCoilName", "BIDS sidecar"), (hdr, "TxCoil", "NIfTI-MRS header"))
     nuc, _ = _first((hdr, "ResonantNucleus", "h"), (side, "ResonantNucleus", "s"))
     coil = "; ".join(x for x in (f"receive {_fmt(rx)}" if rx else "",
                                  f"transmit {_fmt(tx)}" if tx else "",
@@ -117,8 +119,8 @@ def checklist(run) -> list[ChecklistItem]:
     add(1, "Additional hardware", None, "")
 
     # 2. acquisition
-    seq = [v for v, _ in (_first((side, "PulseSequenceType", "sidecar")),
-                          _first((side, "SequenceName", "sidecar"),
+    seq = [v for v, _ in (_first((side, "PulseSequenceType", "BIDS sidecar")),
+                          _first((side, "SequenceName", "BIDS sidecar"),
                                  (hdr, "SequenceName", "NIfTI-MRS header"))) if v]
     add(2, "Pulse sequence", " / ".join(dict.fromkeys(_fmt(s) for s in seq)) or None,
         "sidecar/NIfTI-MRS header: PulseSequenceType, SequenceName" if seq else "")
@@ -134,8 +136,8 @@ def checklist(run) -> list[ChecklistItem]:
         add(2, "VOI location", voi and f"voi-{voi}", "file name entity" if voi else "")
         vv, vsrc = _first((run.tissue or {}, "voxel_volume_ml", "tissue table"))
         add(2, "Nominal VOI size", f"{vv} mL" if vv not in (None, "n/a") else None, vsrc)
-    te, tesrc = _first((side, "EchoTime", "sidecar"), (hdr, "EchoTime", "NIfTI-MRS header"))
-    tr, trsrc = _first((side, "RepetitionTime", "sidecar"),
+    te, tesrc = _first((side, "EchoTime", "BIDS sidecar"), (hdr, "EchoTime", "NIfTI-MRS header"))
+    tr, trsrc = _first((side, "RepetitionTime", "BIDS sidecar"),
                        (hdr, "RepetitionTime", "NIfTI-MRS header"))
     try:
         tetr = f"TE {float(te) * 1000:.4g} ms, TR {float(tr) * 1000:.5g} ms"
@@ -143,22 +145,22 @@ def checklist(run) -> list[ChecklistItem]:
         tetr = None
     add(2, "TE / TR", tetr, "; ".join(s for s in (tesrc, trsrc) if s))
     qc = run.qc or {}
-    nt, ntsrc = _first((side, "NumberOfTransients", "sidecar"), (qc, "n_transients", "QC table"))
+    nt, ntsrc = _first((side, "NumberOfTransients", "BIDS sidecar"), (qc, "n_transients", "QC table"))
     nrej = qc.get("n_rejected")
     add(2, "Number of transients (averages)",
         f"{_fmt(nt)} acquired" + (f", {nrej} rejected after alignment" if nrej not in
                                   (None, "n/a") else "") if nt is not None else None, ntsrc)
-    swv, swsrc = _first((side, "SpectralWidth", "sidecar"), (hdr, "SpectralWidth", "NIfTI-MRS header"))
-    npts, npsrc = _first((side, "NumberOfSpectralPoints", "sidecar"))
+    swv, swsrc = _first((side, "SpectralWidth", "BIDS sidecar"), (hdr, "SpectralWidth", "NIfTI-MRS header"))
+    npts, npsrc = _first((side, "NumberOfSpectralPoints", "BIDS sidecar"))
     extra = ", ".join(x for x in (f"spectral width {_fmt(swv)} Hz" if swv else "",
                                   f"{_fmt(npts)} points" if npts else "") if x)
     add(2, "Spectral width and points", extra or None, "; ".join(s for s in (swsrc, npsrc) if s))
-    ws, wsrc = _first((side, "WaterSuppressionTechnique", "sidecar"),
+    ws, wsrc = _first((side, "WaterSuppressionTechnique", "BIDS sidecar"),
                       (hdr, "WaterSuppressionType", "NIfTI-MRS header"),
-                      (side, "WaterSuppression", "sidecar"), (hdr, "WaterSuppressed",
+                      (side, "WaterSuppression", "BIDS sidecar"), (hdr, "WaterSuppressed",
                                                               "NIfTI-MRS header"))
     add(2, "Water suppression", ws, wsrc)
-    shim, shsrc = _first((side, "ShimSetting", "sidecar"), (side, "ShimmingMethod", "sidecar"))
+    shim, shsrc = _first((side, "ShimSetting", "BIDS sidecar"), (side, "ShimmingMethod", "BIDS sidecar"))
     fw = qc.get("fwhm_water_hz")
     shim_text = _fmt(shim) if shim is not None else None
     if fw not in (None, "n/a"):
@@ -167,7 +169,7 @@ def checklist(run) -> list[ChecklistItem]:
         shsrc = (shsrc + "; " if shsrc else "") + "QC table: fwhm_water_hz"
     add(2, "Shimming", shim_text, shsrc)
     trig, trsrc2 = _first((hdr, "SequenceTriggered", "NIfTI-MRS header"),
-                          (side, "SequenceTriggered", "sidecar"))
+                          (side, "SequenceTriggered", "BIDS sidecar"))
     add(2, "Triggering / motion correction", trig, trsrc2)
 
     # 3. analysis
@@ -243,7 +245,7 @@ def dataset_summary(runs: Sequence) -> list[tuple[str, str]]:
     from bidsmrs.report.collect import to_float
 
     def side(run, key):
-        v = run.preproc_sidecar.get(key, run.preproc_header.get(key))
+        v = run.preproc_sidecar.get(key, run.preproc_header.get(key, run.raw_sidecar.get(key)))
         return v[0] if isinstance(v, list) and len(v) == 1 else v
 
     vols = []

@@ -23,7 +23,8 @@ from bidsmrs.report.render import generator_name, no_figure, safe_figure, templa
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["write_participant_report", "safe_write_participant_report", "render_participant"]
+__all__ = ["write_participant_report", "safe_write_participant_report", "render_participant",
+           "safe_write_dataset_logs"]
 
 #: QC columns compared with a threshold: column -> (threshold key, "min" or "max").
 _QC_LIMITS = {"snr_naa": ("qc_min_snr", "min"), "fwhm_naa_ppm": ("qc_max_fwhm_ppm", "max")}
@@ -172,9 +173,22 @@ def _run_context(output_dir: Path, run: RunFiles, generator: str, *,
         fit_fig["error"] = "no fit file for this run"
     align_fig = no_figure()
     if run.transients:
-        align_fig = safe_figure(figures.alignment_figure, run.transients, salt=f"align-{src}",
-                            caption="Frequency and phase corrections per transient from "
-                                    "spectral registration; crosses mark rejected transients.")
+        from bidsmrs.report.collect import load_raw_transients
+
+        raw = load_raw_transients(run)
+        ok = raw is not None and raw.spectrum.ndim == 2 and raw.spectrum.shape[1] == len(run.transients)
+        caption = ("Frequency and phase corrections per transient from spectral registration; "
+                   "crosses mark rejected transients.")
+        if ok:
+            caption = ("Top: raw transients (real part, 1.8–4.2 ppm) before and after the "
+                       "recorded frequency and phase corrections, one common zero-order phase "
+                       "for display, rejected transients in red (display only: coil channels "
+                       "combined by first-point phase, no eddy-current correction). " + caption)
+        align_fig = safe_figure(figures.alignment_figure, run.transients,
+                                raw_ppm=raw.ppm if ok else None,
+                                raw_spectra=raw.spectrum if ok else None,
+                                dwell_s=raw.dwell_s if ok else None, salt=f"align-{src}",
+                                caption=caption)
     water_fig = no_figure()
     if run.water is not None:
         water_fig = safe_figure(figures.water_figure, run.water.ppm, run.water.spectrum,
@@ -309,3 +323,21 @@ def safe_write_participant_report(output_dir: Path, subject: str, *,
         except Exception:  # noqa: BLE001 - logging only
             logger.exception("could not write the report error file")
         return None
+
+
+def safe_write_dataset_logs(output_dir: Path, subjects: Sequence[str]) -> list[Path]:
+    """Write ``logs/CITATION.md`` and ``logs/MRSinMRS.md`` for ``subjects``; never raises.
+
+    Returns the files written (a failure is logged and that file skipped).
+    """
+    from bidsmrs.report.methods import write_citation
+    from bidsmrs.report.mrsinmrs import write_mrsinmrs
+
+    labels = [str(s).removeprefix("sub-") for s in subjects]
+    written = []
+    for writer in (write_citation, write_mrsinmrs):
+        try:
+            written.append(writer(Path(output_dir), labels))
+        except Exception:  # noqa: BLE001 - logs are never fatal
+            logger.exception("%s failed", writer.__name__)
+    return written

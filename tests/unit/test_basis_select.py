@@ -96,3 +96,18 @@ def test_cache_hit_is_identical_and_keyed(tmp_path):
     assert fixed.meta["cache"]["status"] == "miss"
     np.testing.assert_array_equal(fixed.fids, first.fids)
     assert default_basis(**kw).meta["cache"]["status"] == "hit"
+
+
+def test_shaped_refocusing_is_part_of_the_cache_key(tmp_path):
+    from bidsmrs.basis.sequences import PulseShape
+
+    kw = dict(GRID, echo_time_s=0.03, sequence="press", te1_s=0.011, te2_s=0.019,
+              metabolites=["Lac"], include_macromolecules=False, cache_dir=tmp_path)
+    ideal = default_basis(**kw)
+    shaped = default_basis(**kw, refocusing=PulseShape("sinc", 5.2e-3, 1200.0, 100),
+                           n_positions=9)
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+    assert not np.allclose(ideal.fids, shaped.fids)
+    again = default_basis(**kw, refocusing=PulseShape("sinc", 5.2e-3, 1200.0, 100), n_positions=9)
+    assert again.meta["cache"]["status"] == "hit"
+    np.testing.assert_array_equal(again.fids, shaped.fids)

@@ -265,3 +265,77 @@ def test_against_challenge_basis(press30):
         if corr < floor or abs(ratio - 1) > AREA_TOL.get(name, 0.02):
             failures.append(f"{name}: corr {corr:.4f} (floor {floor}), area ratio {ratio:.3f}")
     assert not failures, "; ".join(failures)
+
+
+# ---------------------------------------------------------------------------------------
+# Shaped, slice-selective refocusing pulses
+# ---------------------------------------------------------------------------------------
+def test_single_spin_shaped_180_refocuses_like_ideal_on_resonance():
+    from bidsmrs.basis.density_matrix import single_spin_propagators
+    from bidsmrs.basis.sequences import PulseShape
+
+    b1, ph, sw, dt = PulseShape("sinc", 5e-3, 1200.0, 200).waveform()
+    u = single_spin_propagators(np.array([0.0, 3000.0]), b1, ph, sw, dt)
+    np.testing.assert_allclose(u[0], [[0, -1j], [-1j, 0]], atol=1e-6)  # exp(−iπ I_x)
+    assert abs(u[1, 1, 0]) ** 2 < 0.01  # far outside the slice: no inversion
+    b1, ph, sw, dt = PulseShape("hs1", 3.5e-3, 5000.0, 400).waveform()
+    u = single_spin_propagators(np.linspace(-1500, 1500, 7), b1, ph, sw, dt)
+    assert np.all(np.abs(u[:, 1, 0]) ** 2 > 0.99)  # adiabatic: inverts the whole central band
+
+
+def test_shaped_press_inside_flat_slice_centre_equals_ideal(monkeypatch):
+    import bidsmrs.basis.sequences as seqmod
+    from bidsmrs.basis.sequences import PulseShape
+
+    # only positions where a broadband sinc is a perfect 180° (|x| ≤ 0.05 slice)
+    monkeypatch.setattr(seqmod, "_positions",
+                        lambda n, extent: tuple(np.linspace(-0.05, 0.05, int(n))))
+    kw = dict(spectrometer_mhz=SF, dwell_s=DWELL, n_points=1024, echo_time_s=0.03, te1_s=0.011,
+              te2_s=0.019, metabolites=["Glu", "Lac", "Cr"])
+    ideal = simulate_basis(sequence="press", **kw)
+    shaped = simulate_basis(sequence="press", refocusing=PulseShape("sinc", 0.2e-3, 5e4, 100),
+                            n_positions=3, **kw)
+    for k in range(3):
+        x, y = ideal.fids[:, k], shaped.fids[:, k]
+        assert abs(np.vdot(x, y)) / np.linalg.norm(x) / np.linalg.norm(y) > 0.999
+    assert shaped.fids[0, 2] == pytest.approx(5.0, abs=1e-3)
+    assert shaped.meta["pulses"]["refocusing"]["kind"] == "sinc"
+
+
+@pytest.mark.parametrize("bw_hz", [1200.0, 3000.0])
+def test_chemical_shift_displacement_cancels_lactate_at_te144(bw_hz):
+    """PRESS TE 144 ms, 3 T: where the slices of CH3 (1.31) and CH (4.10) do not overlap, the
+    CH3 is not J-inverted. Sharp-profile estimate per direction d = Δν/BW:
+    S = 3·[−(1−d)² + (1 − (1−d)²)]; the simulated sinc profile is within 0.35 of it."""
+    from bidsmrs.basis.sequences import PulseShape
+
+    d = (4.0974 - 1.3142) * SF / bw_hz
+    overlap = (1 - d) ** 2
+    expected = 3 * (-overlap + (1 - overlap))
+    b = simulate_basis(sequence="press", spectrometer_mhz=SF, dwell_s=DWELL, n_points=4096,
+                       echo_time_s=0.144, te1_s=0.072, te2_s=0.072, metabolites=["Lac"],
+                       refocusing=PulseShape("sinc", 5.2e-3, bw_hz, 200), n_positions=41)
+    value = _window_area(b, "Lac", 1.0, 1.6)
+    assert value == pytest.approx(expected, abs=0.35)
+    assert value > -2.5  # clearly less inverted than with ideal pulses (−3)
+
+
+def test_shaped_slaser_normalised_and_better_than_press():
+    from bidsmrs.basis.sequences import PulseShape
+
+    kw = dict(spectrometer_mhz=SF, dwell_s=DWELL, n_points=4096, echo_time_s=0.144,
+              metabolites=["Lac", "Cr"], n_positions=21)
+    sl = simulate_basis(sequence="slaser", refocusing=PulseShape("hs1", 3.5e-3, 5000.0, 200), **kw)
+    pr = simulate_basis(sequence="press", te1_s=0.072, te2_s=0.072,
+                        refocusing=PulseShape("sinc", 5.2e-3, 1200.0, 200), **kw)
+    assert sl.fids[0, 1] == pytest.approx(5.0, abs=0.01)
+    # semi-LASER's wide-band adiabatic pulses keep most of the inverted Lac doublet
+    assert _window_area(sl, "Lac", 1.0, 1.6) < -2.0 < _window_area(pr, "Lac", 1.0, 1.6)
+    with pytest.raises(ValueError, match="do not fit"):
+        simulate_basis(sequence="press", spectrometer_mhz=SF, dwell_s=DWELL, n_points=64,
+                       echo_time_s=0.01, te1_s=0.004, te2_s=0.006, metabolites=["Cr"],
+                       refocusing=PulseShape("sinc", 5.2e-3, 1200.0))
+    with pytest.raises(ValueError, match="PRESS and"):
+        simulate_basis(sequence="steam", spectrometer_mhz=SF, dwell_s=DWELL, n_points=64,
+                       echo_time_s=0.01, mixing_time_s=0.02, metabolites=["Cr"],
+                       refocusing=PulseShape())

@@ -198,3 +198,35 @@ def test_basis_resampled_to_data_grid():
     other = Basis(names=basis.names, fids=long_fids, dwell_s=DWELL, spectrometer_mhz=SF * 1.002)
     fit = fit_spectrum(spec, other)
     assert fit.amplitude("NAA") == pytest.approx(truth["NAA"], rel=0.03)
+
+
+def test_component_outside_fit_range_and_single_component():
+    basis = synthetic_basis()
+    far = peak_fid(N, DWELL, SF, 5.4, amplitude=2.0, lorentz_hz=1.0)
+    fids = np.column_stack([basis.fids, far])
+    with_far = Basis(names=basis.names + ("Far",), fids=fids, dwell_s=DWELL, spectrometer_mhz=SF)
+    spec, truth = simulate(basis, seed=12, noise_sd=0.05)
+    fit = fit_spectrum(spec, with_far)
+    assert fit.amplitude("NAA") == pytest.approx(truth["NAA"], rel=0.03)
+    assert np.all(np.isfinite(fit.sd[:len(basis.names)]))
+    single = basis.subset(["NAA"])
+    spec1, _ = simulate(single, seed=13, noise_sd=0.05, truth={"NAA": 10.0})
+    fit1 = fit_spectrum(spec1, single)
+    assert fit1.amplitude("NAA") == pytest.approx(10.0, rel=0.02)
+
+
+def test_noise_only_does_not_crash():
+    basis = synthetic_basis()
+    spec, _ = simulate(basis, seed=14, noise_sd=0.2, truth={"NAA": 0.0})
+    fit = fit_spectrum(spec, basis)
+    assert np.all(fit.amplitudes >= 0)
+    assert np.all(np.isfinite(fit.amplitudes))
+    assert fit_qc(fit)["fit_residual_ratio"] == pytest.approx(1.0, abs=0.2)
+
+
+def test_only_macromolecules():
+    basis = synthetic_basis().subset(["MM09", "MM20"])
+    spec, truth = simulate(basis, seed=15, noise_sd=0.02)
+    fit = fit_spectrum(spec, basis)
+    assert fit.amplitude("MM20") == pytest.approx(truth["MM20"], rel=0.05)
+    assert set(fit.params["shift_hz"]) == {"macromolecules"}

@@ -130,3 +130,24 @@ def test_write_mrsinmrs(out):
     assert "| TE | 30 ms (n = 2) |" in text
     assert text.count("## sub-01_acq-press_run-") == 2
     json.dumps(text)  # plain text
+
+
+def test_mrsinmrs_uses_the_raw_sidecar(out):
+    run = load_run(out, find_runs(out, "01")[0])  # run-1 has raw transients with a sidecar
+    items = {i.item: i for i in checklist(run)}
+    assert "transmit Body" in items["RF coils"].value
+    assert items["Shimming"].value.startswith("1, 2, 3; achieved water FWHM 7.5 Hz")
+
+
+def test_safe_write_dataset_logs(out, monkeypatch):
+    from bidsmrs.report import mrsinmrs
+    from bidsmrs.report.participant import safe_write_dataset_logs
+
+    paths = safe_write_dataset_logs(out, ["sub-01"])
+    assert [p.name for p in paths] == ["CITATION.md", "MRSinMRS.md"]
+
+    def boom(*a, **k):
+        raise RuntimeError("x")
+
+    monkeypatch.setattr(mrsinmrs, "write_mrsinmrs", boom)
+    assert [p.name for p in safe_write_dataset_logs(out, ["01"])] == ["CITATION.md"]

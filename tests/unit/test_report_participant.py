@@ -200,3 +200,36 @@ def test_safe_write_logs_and_returns_none(tmp_path, monkeypatch):
     errs = list((tmp_path / "logs").glob("report-01-*.err"))
     assert len(errs) == 1 and "template exploded" in errs[0].read_text()
     assert not (tmp_path / "sub-01.html").exists()
+
+
+def test_alignment_before_after_from_raw_transients(tree):
+    out, srcs, _, _ = tree
+    align = (out / naming.figure_file(srcs[0], "align")).read_text()
+    assert "before alignment" in align and "after alignment" in align
+
+
+@pytest.mark.parametrize("coils", [0, 4])
+def test_recorded_corrections_align_the_raw_transients(tmp_path, coils):
+    import numpy as np
+
+    from bidsmrs.report.collect import load_raw_transients, load_run
+    from bidsmrs.report.figures import corrected_transients
+
+    out = tmp_path / "out"
+    src = make_participant_tree(out, "07", runs=[FixtureRun("sub-07_acq-press", with_t1w=False,
+                                                            raw_coils=coils)])[0]
+    run = load_run(out, src)
+    assert run.raw_path is not None and run.raw_path.name == f"{src}_svs.nii.gz"
+    raw = load_raw_transients(run)
+    assert raw.spectrum.shape == (2048, 64)
+    rows = run.transients
+    after = corrected_transients(raw.spectrum, raw.dwell_s, [r["freq_shift_hz"] for r in rows],
+                                 [r["phase_deg"] for r in rows])
+    sel = (raw.ppm > 1.8) & (raw.ppm < 4.2)
+
+    def spread(spec):  # SD across transients relative to the mean signal
+        return np.abs(spec[sel] - spec[sel].mean(axis=1, keepdims=True)).mean() / \
+            np.abs(spec[sel].mean(axis=1)).mean()
+
+    assert spread(after) < 0.5 * spread(raw.spectrum)
+    assert spread(after) < 0.25

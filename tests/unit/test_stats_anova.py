@@ -20,18 +20,24 @@ NULL = {"hc": 0.0, "ntrs": 0.0, "trs": 0.0}
 
 
 def simulate(seed, means, reps, n=20, covariate_effects=True):
-    """Participants (group, age, sex) and ``reps`` replications of one metabolite."""
+    """``reps`` independent studies, each with its own ``n`` participants per group.
+
+    Study ``r`` is metabolite ``rep<r>``; its participants (``sub-r<r>x<i>``) have fresh
+    ages and sexes, which affect the value when ``covariate_effects``.
+    """
     rng = np.random.default_rng(seed)
-    groups = np.repeat(list(means), n)
-    pid = [f"sub-{i:03d}" for i in range(len(groups))]
-    age = rng.normal(40, 10, len(groups)).round(1)
-    sex = rng.choice(["M", "F"], len(groups))
-    participants = pd.DataFrame({"participant_id": pid, "group": groups, "age": age, "sex": sex})
+    groups = np.tile(np.repeat(list(means), n), reps)
+    size = len(groups)
+    study = np.repeat(np.arange(reps), n * len(means))
+    pid = [f"sub-r{r:04d}x{i:03d}" for r, i in zip(study, np.tile(np.arange(n * len(means)), reps))]
+    age = rng.normal(40, 10, size).round(1)
+    sex = rng.choice(["M", "F"], size)
     mu = np.array([means[g] for g in groups])
     if covariate_effects:
         mu = mu + 0.03 * (age - 40) + 0.5 * (sex == "M")
-    values = pd.concat([pd.DataFrame({"participant_id": pid, "metabolite": f"rep{r:03d}",
-                                      "value": mu + rng.normal(0, 1, len(groups))}) for r in range(reps)])
+    participants = pd.DataFrame({"participant_id": pid, "group": groups, "age": age, "sex": sex})
+    values = pd.DataFrame({"participant_id": pid, "metabolite": [f"rep{r:04d}" for r in study],
+                           "value": mu + rng.normal(0, 1, size)})
     return values, participants
 
 
@@ -40,7 +46,7 @@ def test_columns_are_the_contract():
     result = group_statistics(values, participants, group_by="group", covariates=["age", "sex"],
                               measure_name="conc_tissue_corrected_mM")
     assert tuple(result.columns) == STATS_COLUMNS
-    one = result[result.metabolite == "rep000"]
+    one = result[result.metabolite == "rep0000"]
     assert one["term"].tolist() == ["group", "age", "sex"] + ["posthoc"] * 3 + ["assumption"] * 2
     assert one[one.term == "posthoc"]["contrast"].tolist() == ["hc-ntrs", "hc-trs", "ntrs-trs"]
     assert one[one.term == "assumption"]["test"].tolist() == ["levene", "shapiro"]
@@ -167,11 +173,11 @@ def test_qc_exclusions_change_n():
     pid = participants["participant_id"]
     qc = pd.DataFrame({"participant_id": pid, "session": "n/a", "acquisition": "n/a", "volume": "n/a",
                        "run": "n/a", "snr_naa": 30.0, "fwhm_naa_ppm": 0.05})
-    qc.loc[0, "snr_naa"] = 5.0  # sub-000 (hc): whole spectrum excluded
+    qc.loc[0, "snr_naa"] = 5.0  # first hc participant: whole spectrum excluded
     conc = pd.concat([qc[["participant_id", "session", "acquisition", "volume", "run"]].assign(
         metabolite=m, amplitude=1.0, crlb_percent=5.0, flag="ok",
         conc_tissue_corrected_mM=rng.normal(10, 1, len(pid))) for m in ("Glx", "GABA")], ignore_index=True)
-    conc.loc[(conc.participant_id == "sub-059") & (conc.metabolite == "GABA"), "crlb_percent"] = 40.0  # trs
+    conc.loc[(conc.participant_id == pid.iloc[59]) & (conc.metabolite == "GABA"), "crlb_percent"] = 40.0  # last trs participant
     gated = gate_metabolites(conc, gate_spectra(qc, QcThresholds()), QcThresholds())
     values = collapse_repeats(gated).rename(columns={"conc_tissue_corrected_mM": "value"})
     result = group_statistics(values, participants, group_by="group", measure_name="conc_tissue_corrected_mM")
@@ -188,13 +194,13 @@ def test_errors_the_user_can_cause():
         group_statistics(values, participants, group_by="diagnosis", measure_name="x")
     with pytest.raises(InputError, match="participants.tsv is missing"):
         group_statistics(values, None, group_by="group", measure_name="x")
-    small = values[~values.participant_id.isin([f"sub-{i:03d}" for i in range(41, 60)])]
-    with pytest.raises(InputError, match="group 'trs' of 'group' has n=1 for rep000 after QC"):
+    small = values[~values.participant_id.isin([f"sub-r0000x{i:03d}" for i in range(41, 60)])]
+    with pytest.raises(InputError, match="group 'trs' of 'group' has n=1 for rep0000 after QC"):
         group_statistics(small, participants, group_by="group", measure_name="x")
     notes = participants.assign(notes=[f"free text {i}" for i in range(len(participants))])
     with pytest.raises(InputError, match="'notes' is neither numeric nor categorical"):
         group_statistics(values, notes, group_by="group", covariates=["notes"], measure_name="x")
-    with pytest.raises(InputError, match="more than one rep000 value"):
+    with pytest.raises(InputError, match="more than one rep0000 value"):
         group_statistics(pd.concat([values, values]), participants, group_by="group", measure_name="x")
     with pytest.raises(UsageError, match="cannot also be a covariate"):
         group_statistics(values, participants, group_by="group", covariates=["group"], measure_name="x")
