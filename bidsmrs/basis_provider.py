@@ -53,4 +53,4 @@ def basis_for(spectrum: Spectrum, run, settings, work: Path) -> Basis:
                          sequence=settings.sequence, te1_s=settings.te1_s, te2_s=settings.te2_s,
                          mixing_time_s=settings.tm_s if settings.tm_s is not None else spectrum.mixing_time_s,
                          sidecar=dict(run.sidecar), entities=dict(run.entities),
-                         cache_dir=basis_cache_dir(work))
+                         ppm_centre=spectrum.ppm_centre, cache_dir=basis_cache_dir(work))

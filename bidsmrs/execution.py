@@ -4,12 +4,23 @@ Every task is one participant: ``fn(subject, runs, settings) -> SubjectOutcome``
 raises (it records failures itself). A worker that dies (killed, out of memory) is recorded as
 that participant's failure; the others go on. Numeric libraries are limited to
 ``--omp-nthreads`` threads per worker so N workers never oversubscribe the machine.
+
+A process pool breaks as a whole when one worker dies (``BrokenProcessPool`` for every
+unfinished task), so the participants that had not finished are then retried one per fresh
+process: only the participant whose own process dies again is failed.
+
+Before a participant starts, temporary files that an interrupted earlier run left in its own
+output folder (``.<name>.<random>.tmp*``, see :mod:`bidsmrs.io.atomic`) are removed, and
+matplotlib's cache is kept in ``$BIDSMRS_CACHE`` (DESIGN.md §2: nothing is written outside
+OUTPUT_DIR, the work directory and the cache).
 """
 from __future__ import annotations
 
 import logging
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 log = logging.getLogger("bidsmrs.execution")
@@ -30,9 +41,47 @@ def _limit_threads(n: int) -> None:
         pass
 
 
+def _cache_root() -> Path | None:
+    """``$BIDSMRS_CACHE``, else ``~/.cache/bidsmrs`` (the one place outside the outputs we may write)."""
+    for base in (os.environ.get("BIDSMRS_CACHE"), Path.home() / ".cache" / "bidsmrs"):
+        if base:
+            return Path(base)
+    return None
+
+
+def _private_library_dirs() -> None:
+    """Point matplotlib's config/cache (default ``~/.cache/matplotlib``) into the bidsmrs cache."""
+    if os.environ.get("MPLCONFIGDIR"):
+        return
+    root = _cache_root()
+    if root is None:
+        return
+    path = root / "matplotlib"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    if os.access(path, os.W_OK):
+        os.environ["MPLCONFIGDIR"] = str(path)
+
+
+def _clean_participant_outputs(settings, subject: str) -> None:
+    """Remove temporaries an interrupted run left in this participant's own outputs."""
+    from bidsmrs.io.atomic import remove_stale_temporaries
+
+    out = Path(settings.output_dir)
+    removed = remove_stale_temporaries(out / f"sub-{subject}")
+    removed += remove_stale_temporaries(out, pattern=f".sub-{subject}.html.*")
+    for path in removed:
+        log.info("sub-%s: removed %s, left by an interrupted run", subject, path.relative_to(out))
+
+
 def _run_limited(fn, subject, runs, settings):
+    """One participant in this process: caches private, stale temporaries gone, threads pinned."""
     from threadpoolctl import threadpool_limits
 
+    _private_library_dirs()
+    _clean_participant_outputs(settings, subject)
     with threadpool_limits(settings.omp_nthreads):
         return fn(subject, runs, settings)
 
@@ -40,6 +89,7 @@ def _run_limited(fn, subject, runs, settings):
 def map_subjects(fn: Callable, by_subject: Mapping[str, Sequence], settings) -> list:
     """Apply ``fn`` to every participant; results in participant order."""
     items = sorted(by_subject.items())
+    _private_library_dirs()  # before any worker starts: they inherit the environment
     if settings.dask_scheduler:
         return _map_dask(fn, items, settings)
     if settings.nprocs > 1 and len(items) > 1:
@@ -62,18 +112,55 @@ def _map_pool(fn, items, settings) -> list:
     log.info("processing %d participants with %d worker processes (%d thread(s) each)",
              len(items), workers, settings.omp_nthreads)
     results = {}
+    unfinished = []
     with ProcessPoolExecutor(max_workers=workers, initializer=_limit_threads,
                              initargs=(settings.omp_nthreads,)) as pool:
-        futures = {pool.submit(fn, subject, runs, settings): subject for subject, runs in items}
-        for done, fut in enumerate(as_completed(futures), 1):
-            subject = futures[fut]
+        futures = {pool.submit(_run_limited, fn, subject, runs, settings): (subject, runs)
+                   for subject, runs in items}
+        for fut in as_completed(futures):
+            subject, runs = futures[fut]
             try:
                 results[subject] = fut.result()
-            except Exception as exc:  # the worker process died
-                log.error("sub-%s: worker process failed: %s", subject, exc)
-                results[subject] = _failed(subject, f"worker process failed: {exc}")
-            log.info("[%d/%d] sub-%s finished", done, len(items), subject)
+            except BrokenProcessPool:  # some worker died: every unfinished task lands here
+                unfinished.append((subject, runs))
+                continue
+            except Exception as exc:  # e.g. the result could not be sent back
+                log.error("sub-%s: worker process failed: %s: %s", subject, type(exc).__name__, exc)
+                results[subject] = _failed(subject, f"worker process failed: {type(exc).__name__}: {exc}")
+            log.info("[%d/%d] sub-%s finished", len(results), len(items), subject)
+    if unfinished:
+        log.warning("a worker process died (killed or out of memory); retrying %d unfinished participant(s) "
+                    "one per process", len(unfinished))
+        results.update(_map_isolated(fn, sorted(unfinished), settings, workers, len(results), len(items)))
     return [results[s] for s, _ in items]
+
+
+def _map_isolated(fn, items, settings, workers: int, done: int, total: int) -> dict:
+    """Each participant in a fresh single-worker pool (at most ``workers`` at a time)."""
+    results = {}
+    queue = list(items)
+    running: dict = {}
+    while queue or running:
+        while queue and len(running) < workers:
+            subject, runs = queue.pop(0)
+            ex = ProcessPoolExecutor(max_workers=1, initializer=_limit_threads, initargs=(settings.omp_nthreads,))
+            running[ex.submit(_run_limited, fn, subject, runs, settings)] = (subject, ex)
+        finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+        for fut in finished:
+            subject, ex = running.pop(fut)
+            try:
+                results[subject] = fut.result()
+            except BrokenProcessPool:
+                log.error("sub-%s: its worker process died (killed or out of memory)", subject)
+                results[subject] = _failed(subject, "worker process died (killed, e.g. out of memory); "
+                                                    "see the log for its last step")
+            except Exception as exc:
+                log.error("sub-%s: worker process failed: %s: %s", subject, type(exc).__name__, exc)
+                results[subject] = _failed(subject, f"worker process failed: {type(exc).__name__}: {exc}")
+            ex.shutdown(wait=True)
+            done += 1
+            log.info("[%d/%d] sub-%s finished", done, total, subject)
+    return results
 
 
 def _map_dask(fn, items, settings) -> list:
@@ -94,8 +181,8 @@ def _map_dask(fn, items, settings) -> list:
             subject = futures[fut]
             try:
                 results[subject] = fut.result()
-            except Exception as exc:
-                log.error("sub-%s: Dask task failed: %s", subject, exc)
-                results[subject] = _failed(subject, f"Dask task failed: {exc}")
+            except Exception as exc:  # the worker died (KilledWorker) or the task could not run
+                log.error("sub-%s: Dask task failed: %s: %s", subject, type(exc).__name__, exc)
+                results[subject] = _failed(subject, f"Dask task failed: {type(exc).__name__}: {exc}")
             log.info("[%d/%d] sub-%s finished", done, len(items), subject)
     return [results[s] for s, _ in items]

@@ -187,6 +187,9 @@ def _report(out, conc, qc, stats, participants, settings: Settings) -> None:
                                               "qc_min_snr": settings.qc_min_snr,
                                               "qc_max_fwhm_ppm": settings.qc_max_fwhm_ppm})
         log.info("group report: %s", path)
+        from bidsmrs.report.participant import safe_write_dataset_logs
+
+        safe_write_dataset_logs(out, sorted({p.split("-", 1)[1] for p in conc["participant_id"].dropna()}))
     except Exception:  # a report failure never fails the group level
         import traceback
         import uuid

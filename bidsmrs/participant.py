@@ -74,6 +74,8 @@ def run_participant_level(settings: Settings) -> int:
             by_subject.setdefault(run.subject, []).append(run)
         log.info("%d MRS run(s) of %d participant(s) to process", len(runs), len(by_subject))
         outcomes = _execute(by_subject, settings)
+        if not settings.no_report:
+            _write_dataset_logs(out, sorted(by_subject))
     finally:
         logging.getLogger("bidsmrs").removeHandler(handler)
         handler.close()
@@ -360,6 +362,13 @@ def _software_versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             pass
     return out
+
+
+def _write_dataset_logs(out: Path, subjects: Sequence[str]) -> None:
+    """logs/CITATION.md and logs/MRSinMRS.md (never raises)."""
+    from bidsmrs.report.participant import safe_write_dataset_logs
+
+    safe_write_dataset_logs(out, list(subjects))
 
 
 def _write_report(out: Path, subject: str, outcomes: Sequence[RunOutcome]) -> str | None:

@@ -254,13 +254,26 @@ def write_run(out: Path, run: FixtureRun, *, rng: np.random.Generator, inject: s
     write_tsv(out / naming.run_file(src, "tissue", ".tsv"), tissue, {
         "gm_fraction": {"Description": "Grey matter fraction"}})
     write_json(out / naming.run_file(src, "quantification", ".json"), {
-        "water": {"T1": {"gm": 1.331, "wm": 0.832, "csf": 3.817},
-                  "T2": {"gm": 0.110, "wm": 0.0792, "csf": 0.503},
-                  "content": {"gm": 0.78, "wm": 0.65, "csf": 0.97}},
-        "metabolites": {"default": {"T1": 1.317, "T2": 0.207}, "NAA": {"T1": 1.47, "T2": 0.25}},
-        "EchoTime": 0.03, "RepetitionTime": 2.0, "FieldStrength": 2.89, "alpha": 0.5,
-        "Formulas": {"conc_tissue_corrected_mM": "Gasparovic 2006 / Near 2021 eq. 4"},
-        "Citations": ["Gasparovic 2006 MRM 55:1219" + inject]})
+        "constants": {
+            "water": {"T1": {"gm": {"value": 1.331, "source": "Wansapura 1999"},
+                             "wm": {"value": 0.832, "source": "Wansapura 1999"},
+                             "csf": {"value": 3.817, "source": "Lu 2005"}},
+                      "T2": {"gm": {"value": 0.110, "source": "Wansapura 1999"},
+                             "wm": {"value": 0.0792, "source": "Wansapura 1999"},
+                             "csf": {"value": 0.503, "source": "Piechnik 2009"}},
+                      "content": {"gm": {"value": 0.78, "source": "Ernst 1993"},
+                                  "wm": {"value": 0.65, "source": "Ernst 1993"},
+                                  "csf": {"value": 0.97, "source": "Ernst 1993"}}},
+            "alpha": {"value": 0.5, "source": "Harris 2015"}},
+        "metabolites": {"NAA": {"T1_s": {"value": 1.47, "source": "Mlynarik 2001"},
+                                "T2_s": {"value": 0.25, "source": "Wyss 2018"}}},
+        "echo_time_s": 0.03, "repetition_time_s": 2.0,
+        "formulas": {"conc_tissue_corrected_mM": "Gasparovic 2006 / Near 2021 eq. 4"},
+        "citations": {"Gasparovic 2006": "Gasparovic C et al. Use of tissue water. MRM 2006"
+                      + inject,
+                      "Wyss 2018": "Wyss PO et al. In vivo estimation of transverse relaxation "
+                                   "time constant (T2) of 17 human brain metabolites at 3T. "
+                                   "MRM 2018;80:452"}})
     if run.with_transients:
         n = 64
         rej = np.zeros(n, bool)

@@ -15,8 +15,8 @@ convention of :mod:`bidsmrs.spectrum`.
 
 Efficiency: the Hamiltonian commutes with the total 1H and heteronuclear Z magnetisation, so it
 is diagonalised block by block (eigenvectors never mix blocks), once per spin group; every
-free precession is then ``V e^{−iDτ} V†`` and the acquisition is an exact sum of damped-free
-lines ``Σ a_k e^{i2π f_k t}`` computed from the eigenbasis (no time stepping).
+free precession is then ``V e^{−iDτ} V†`` and the acquisition is an exact sum of
+lines ``Σ a_k e^{i2π f_k t}`` (undamped) computed from the eigenbasis (no time stepping).
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from bidsmrs.basis.spin_systems import SpinGroup
 __all__ = ["SpinOperators", "build_operators", "pulse", "select_order", "evolve",
            "acquired_lines", "lines_to_fid", "thermal_state", "single_spin_propagators",
            "rotate_group"]
+
 
 @dataclass(frozen=True)
 class SpinOperators:

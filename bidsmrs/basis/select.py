@@ -2,7 +2,7 @@
 
 Sequence: the explicit ``sequence`` argument (``--sequence``), else the sidecar's
 ``PulseSequenceType``, else its ``SequenceName`` (Siemens ``svs_se`` = PRESS, ``svs_st`` =
-STEAM, ``*slaser*``), else the ``acq`` entity label (``press``/``steam``/``slaser``/``laser``,
+STEAM, GE ``PROBE-P``/``PROBE-S``, ``*slaser*``), else the ``acq`` entity label (``press``/``steam``/``slaser``/``laser``,
 the labels BIDS-MRS suggests). Edited or other sequences (MEGA, HERMES, SPECIAL, ...) are
 refused with an :class:`~bidsmrs.errors.InputError` naming ``--sequence``/``--basis``.
 
@@ -64,9 +64,9 @@ def _classify(text: Any) -> str | None:
         return "slaser"
     if "laser" in t:
         return "laser"
-    if "steam" in t or "svsst" in t or "stimulated" in t:
+    if "steam" in t or "svsst" in t or "stimulated" in t or t.startswith("probes"):
         return "steam"
-    if "press" in t or "svsse" in t or "pointresolved" in t:
+    if "press" in t or "svsse" in t or "pointresolved" in t or t.startswith("probep"):
         return "press"
     return None
 
@@ -144,6 +144,10 @@ def resolve_timing(sequence: str, echo_time_s: float, *, te1_s=None, te2_s=None,
         out.update(te1_s=float(te1_s), te2_s=float(te2_s))
     elif sequence == "steam":
         tm = mixing_time_s if mixing_time_s is not None else sidecar.get("MixingTime")
+        if isinstance(tm, (list, tuple)):
+            tm = tm[0] if tm else None
+        if tm is not None and not isinstance(tm, (int, float)):
+            raise InputError(f"MixingTime {tm!r} is not a number of seconds: set --tm")
         if tm is None:
             raise InputError("STEAM mixing time unknown (no MixingTime in the sidecar): set --tm "
                              "SECONDS")
@@ -153,7 +157,8 @@ def resolve_timing(sequence: str, echo_time_s: float, *, te1_s=None, te2_s=None,
     elif sequence in ("slaser", "laser"):
         n_ref = 4 if sequence == "slaser" else 6
         if isinstance(timing, (list, tuple)) and len(timing) == n_ref + 1 \
-                and abs(sum(timing) - echo_time_s) < 1e-4:
+                and abs(sum(timing) - echo_time_s) < 1e-4 \
+                and abs(sum(x * (-1) ** i for i, x in enumerate(timing))) < 1e-6:
             out["delays_s"] = [float(x) for x in timing]
         else:
             step = echo_time_s / n_ref

@@ -47,7 +47,8 @@ from bidsmrs.basis.density_matrix import (acquired_lines, build_operators, evolv
                                           single_spin_propagators, thermal_state)
 from bidsmrs.basis.spin_systems import DEFAULT_METABOLITES, SpinGroup, get_molecule
 
-__all__ = ["Pulse", "Delay", "PulseShape", "ShapedPulse", "SpatialAverage", "press_events", "steam_events", "slaser_events",
+__all__ = ["Pulse", "Delay", "PulseShape", "ShapedPulse", "SpatialAverage", "press_events",
+           "steam_events", "slaser_events",
            "pulse_acquire_events", "sequence_events", "simulate_group", "simulate_basis",
            "SEQUENCES", "SIMULATION_VERSION"]
 

@@ -1,12 +1,13 @@
 """Spin systems of brain metabolites: chemical shifts (ppm), J couplings (Hz), proton counts.
 
 Source: Govindaraju V, Young K, Maudsley AA. Proton NMR chemical shifts and coupling constants
-for brain metabolites. NMR Biomed 2000;13:129–153, including its published corrigendum (GABA,
-PCh, GPC, Tau), as collated in the authors' online table (MIDAS). Govind V et al. NMR Biomed
-2015;28:923–924 (corrigendum/update) revised some values; where our values follow the 2000
-table this is the version most simulators (VeSPA, FID-A, spant) ship, and the version the ISMRM
-fitting challenge basis agrees with (tests/unit/test_basis_sim.py). Shifts are at 37 °C, pH
-7, referenced to DSS at 0 ppm.
+for brain metabolites. NMR Biomed 2000;13:129–153, including its corrigendum values (GABA, PCh,
+GPC, Tau) as collated in the authors' online MIDAS table. Govind V, Young K, Maudsley AA.
+NMR Biomed 2015;28:923–924 published further corrections; they could not be verified here, so
+the table follows the 2000 values throughout (as the spin-system files of spant and VeSPA do).
+Shifts are at 37 °C, pH 7, referenced to DSS at 0 ppm. Against the ISMRM fitting-challenge
+basis (simulated with slightly different parameters, e.g. its Cr CH3 sits at 3.024 ppm) the
+agreement is documented in benchmarks/RESULTS_basis.md (Asp, Gln, GSH differ most).
 
 Representation
 --------------
@@ -19,7 +20,8 @@ separately and summed, as VeSPA/FID-A/spant do.
 * Coupled equivalent protons (e.g. the Lac CH3 coupled to its CH) are listed as separate spins
   with identical shifts and couplings (magnetically equivalent spins; the coupling *among*
   them has no observable effect and is set to 0), so multiplet patterns are right.
-* ``scale`` also carries anomer fractions (Glc: 0.36 α, 0.64 β, Kreis 2020 / challenge).
+* ``scale`` also carries anomer fractions (Glc: 0.36 α, 0.64 β, the equilibrium ratio the
+  ISMRM fitting challenge also uses).
 * Heteronuclear spins (``"31P"``) split proton lines through weak coupling ``J·Iz·Sz`` and are
   never pulsed or detected. 14N couplings (≤ 2.8 Hz, quadrupolar-relaxed in vivo) are omitted.
 

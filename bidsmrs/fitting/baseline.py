@@ -126,11 +126,15 @@ def _diagonalise(kind: str, design: np.ndarray, penalty: np.ndarray, span_ppm: f
                          span_ppm=span_ppm)
 
 
-def spline_basis(ppm: np.ndarray, ppm_range: tuple[float, float], knot_spacing_ppm: float) -> BaselineBasis:
+def spline_basis(ppm: np.ndarray, ppm_range: tuple[float, float], knot_spacing_ppm: float,
+                 penalty_order: int = 2) -> BaselineBasis:
     """Cubic P-spline baseline on ``ppm`` (the fit-range points).
 
     Knots are equally spaced (about ``knot_spacing_ppm`` apart) over ``ppm_range`` and extended
-    by three spacings on each side, so every point is covered by four splines.
+    by three spacings on each side, so every point is covered by four splines. The penalty is
+    on differences of order ``penalty_order`` of the coefficients: its null space (what an
+    infinitely stiff baseline can still do) is the polynomials of degree ``penalty_order − 1``
+    (1: a constant offset; 2: a straight line).
     """
     lo, hi = float(min(ppm_range)), float(max(ppm_range))
     span = hi - lo
@@ -140,7 +144,7 @@ def spline_basis(ppm: np.ndarray, ppm_range: tuple[float, float], knot_spacing_p
     n_coef = knots.size - 4
     x = np.clip(np.asarray(ppm, float), lo, hi)
     design = BSpline.design_matrix(x, knots, 3, extrapolate=False).toarray()
-    d2 = np.diff(np.eye(n_coef), n=2, axis=0)
+    d2 = np.diff(np.eye(n_coef), n=int(penalty_order), axis=0)
     return _diagonalise("spline", design, d2.T @ d2, span)
 
 

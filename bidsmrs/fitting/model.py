@@ -20,7 +20,11 @@ real and imaginary parts together; the non-linear parameters are optimised with
 ``scipy.optimize.least_squares`` using the Kaufman (1975) approximation of the projected
 Jacobian, computed analytically. Initialisation: a grid over shift and Lorentzian broadening
 scored by the correlation of magnitude spectra (phase-independent; dominated by the NAA, Cr and
-Cho singlets), then a grid over the zero-order phase scored by the NNLS residual.
+Cho singlets), then a grid over the zero-order phase scored by the NNLS residual; the group
+parameters are optimised first with the per-metabolite shifts held at zero, then all together.
+
+Uncertainty: Cramér–Rao bounds from the Fisher information of the full model at the solution
+(see :mod:`.crlb`; amplitudes held at zero by the constraint are treated as known).
 
 Baseline smoothness ``"auto"`` (after ABfit, Wilson 2021): fit once with a stiff baseline, then,
 with the non-linear parameters fixed, choose among candidate effective dimensions per ppm the one
@@ -72,7 +76,11 @@ class FitOptions:
         ``"auto"`` chooses the smoothness per spectrum (module doc); a float fixes the
         effective dimension per ppm of each part (real, imaginary) of the baseline.
     baseline_aic_penalty : float
-        ``κ`` of the automatic smoothness criterion, per effective dimension.
+        ``κ`` of the automatic smoothness criterion, per effective dimension (2 = AIC).
+    baseline_penalty_order : int
+        Order of the coefficient differences penalised (P-spline). 1: an infinitely stiff
+        baseline is a complex constant (the offset left by first-point conventions and
+        artefacts, the most common "baseline"); 2: a straight line.
     baseline_ed_grid_per_ppm : tuple of float
         Candidate effective dimensions per ppm for ``"auto"``.
     baseline_initial_ed_per_ppm : float
@@ -82,13 +90,16 @@ class FitOptions:
     metabolite_shifts : bool
         Fit per-metabolite shifts regularised towards the group shift.
     metabolite_shift_sd_ppm : float
-        Prior SD of a per-metabolite shift (ppm).
+        Prior SD of a per-metabolite shift (ppm); 0.004 ppm as spant's ABfit ``freq_reg``.
     max_shift_hz : float or None
         Bound on the group shifts (Hz); None = 0.1 ppm at the data's field.
     max_lorentz_hz : float or None
         Bound on the extra Lorentzian FWHM (Hz); None = 0.25 ppm at the data's field.
     max_gauss_hz : float or None
         Bound on the Gaussian FWHM (Hz); None = 0.25 ppm at the data's field.
+    min_lorentz_hz : float
+        Lower bound of the extra Lorentzian FWHM (Hz); negative values allow lines narrower
+        than the basis's own.
     fit_phase1 : bool
         Fit the first-order phase.
     phase1_sd_deg_per_ppm : float
@@ -107,11 +118,12 @@ class FitOptions:
     baseline_knot_spacing_ppm: float = 0.15
     baseline_smoothness: str | float = "auto"
     baseline_aic_penalty: float = 2.0
-    baseline_ed_grid_per_ppm: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
-    baseline_initial_ed_per_ppm: float = 1.0
+    baseline_penalty_order: int = 1
+    baseline_ed_grid_per_ppm: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+    baseline_initial_ed_per_ppm: float = 0.75
     poly_order: int = 2
     metabolite_shifts: bool = True
-    metabolite_shift_sd_ppm: float = 0.005
+    metabolite_shift_sd_ppm: float = 0.004
     max_shift_hz: float | None = None
     max_lorentz_hz: float | None = None
     max_gauss_hz: float | None = None
@@ -120,7 +132,7 @@ class FitOptions:
     phase1_sd_deg_per_ppm: float = 10.0
     compute_crlb: bool = True
     blas_threads: int | None = 1
-    max_nfev: int = 100
+    max_nfev: int = 200
 
     def __post_init__(self):
         if self.baseline not in ("spline", "poly", "none"):
@@ -193,7 +205,10 @@ class _Problem:
         self.phase1_sd = np.deg2rad(options.phase1_sd_deg_per_ppm)
         self._cache_key = None
         self._cache = None
+        self._shape_key = None
+        self._shape_cache = None
         self.nfev = 0
+        self.statuses: list[int] = []
 
     # --- model pieces ------------------------------------------------------------------------
     def lineshape(self, theta):
@@ -232,8 +247,13 @@ class _Problem:
         if self._cache_key == key:
             return self._cache
         self.nfev += 1
-        shaped = self.shaped_fids(theta)
-        a0 = self.to_fit_range(shaped)
+        shape_key = theta[2:].tobytes()
+        if self._shape_key == shape_key:
+            shaped, a0 = self._shape_cache
+        else:
+            shaped = self.shaped_fids(theta)
+            a0 = self.to_fit_range(shaped)
+            self._shape_key, self._shape_cache = shape_key, (shaped, a0)
         ph = self.phase(theta)
         a = a0 * ph[:, None]
         wa = self.baseline.project_out(a, self.lam)
@@ -330,7 +350,13 @@ def fit_spectrum(spectrum: Spectrum, basis: Basis, options: FitOptions = FitOpti
     -------
     FitResult
         Amplitudes in basis units, their covariance (CRLB), phase-corrected data, fit, baseline
-        and components on the data's full ppm axis; ``params`` holds the non-linear parameters.
+        and components on the data's full ppm axis. ``params`` (JSON-serialisable):
+        ``phase0_deg``, ``phase1_deg_per_ppm`` (about ``phase1_reference_ppm``), ``shift_hz`` and
+        ``lorentz_hz`` (dicts per group: ``metabolites``/``macromolecules``), ``gauss_hz`` (FWHM),
+        ``metabolite_shift_hz`` (per metabolite, relative to the group), ``baseline`` (``kind``,
+        ``knot_spacing_ppm``, ``poly_order``, ``ed_per_ppm``, ``lambda``, ``smoothness``),
+        ``spectrometer_mhz``, ``noise_sd_source``, ``chi2_per_point``, ``n_function_evals``,
+        ``converged``, ``groups`` (name → group).
 
     Raises
     ------
@@ -383,12 +409,11 @@ def _fit_spectrum(spectrum: Spectrum, basis: Basis, options: FitOptions) -> FitR
         raise FitError(f"basis spectra are all zero on the data's grid: {', '.join(empty)}")
     opts = options
     is_mm = np.array(rb.is_macromolecule, bool)
-    if is_mm.all() or not is_mm.any():
+    if is_mm.any() and not is_mm.all():
+        groups, group_names = is_mm.astype(int), _GROUP_NAMES
+    else:  # one lineshape group only
         groups = np.zeros(len(rb.names), int)
-    else:
-        groups = is_mm.astype(int)
-    group_names = _GROUP_NAMES[: int(groups.max()) + 1] if (is_mm.any() and not is_mm.all()) else (
-        ("macromolecules",) if is_mm.all() else ("metabolites",))
+        group_names = (_GROUP_NAMES[1],) if is_mm.all() else (_GROUP_NAMES[0],)
 
     spec = spectrum.spectrum()
     noise_sd = noise_sd_from_regions(spec, ppm)
@@ -427,8 +452,9 @@ def _fit_spectrum(spectrum: Spectrum, basis: Basis, options: FitOptions) -> FitR
         lim = min(5 * prob.shift_sd_hz, max_shift)
         lower[lay.i_dshift:], upper[lay.i_dshift:] = -lim, lim
 
-    theta0 = _initialise(prob, max_shift, lower, upper)
-    theta = _optimise(prob, theta0, lower, upper)
+    # Stage 1: group parameters (per-metabolite shifts held at 0) with a stiff baseline.
+    theta = _initialise(prob, max_shift, lower, upper)
+    theta = _optimise(prob, theta, lower, upper, n_free=lay.i_dshift if lay.n_shift else None)
 
     if noise_sd is None:
         ev = prob.evaluate(theta)
@@ -438,13 +464,16 @@ def _fit_spectrum(spectrum: Spectrum, basis: Basis, options: FitOptions) -> FitR
         prob.noise_sd = noise_sd
         prob._cache_key = None
 
+    # Baseline smoothness at the stage-1 solution, then stage 2: everything together.
     ed_chosen = basis_bl.effective_dimension(lam) / basis_bl.span_ppm if basis_bl.n_coef else 0.0
+    changed = False
     if opts.baseline == "spline" and isinstance(opts.baseline_smoothness, str):
-        lam_new, ed_chosen, aic = _choose_smoothness(prob, theta, opts)
-        if lam_new != prob.lam:
-            prob.lam = lam_new
-            prob._cache_key = None
-            theta = _optimise(prob, theta, lower, upper)
+        lam_new, ed_chosen, _ = _choose_smoothness(prob, theta, opts)
+        changed = lam_new != prob.lam
+        prob.lam = lam_new
+        prob._cache_key = None
+    if lay.n_shift or changed:
+        theta = _optimise(prob, theta, lower, upper)
 
     return _assemble(prob, theta, spectrum, rb, noise_sd, noise_source, (lo, hi), group_names,
                      ed_chosen)
@@ -452,7 +481,7 @@ def _fit_spectrum(spectrum: Spectrum, basis: Basis, options: FitOptions) -> FitR
 
 def _make_baseline(opts: FitOptions, ppm_fit, rng):
     if opts.baseline == "spline":
-        return bl.spline_basis(ppm_fit, rng, opts.baseline_knot_spacing_ppm)
+        return bl.spline_basis(ppm_fit, rng, opts.baseline_knot_spacing_ppm, opts.baseline_penalty_order)
     if opts.baseline == "poly":
         return bl.poly_basis(ppm_fit, rng, opts.poly_order)
     return bl.no_baseline(ppm_fit.size, rng)
@@ -494,8 +523,11 @@ def _initialise(prob: _Problem, max_shift, lower, upper):
     return np.clip(theta, lower, upper)
 
 
-def _optimise(prob: _Problem, theta0, lower, upper):
+def _optimise(prob: _Problem, theta0, lower, upper, n_free: int | None = None):
+    """``least_squares`` over the first ``n_free`` parameters (all by default); the others are
+    held at their values in ``theta0``."""
     lay = prob.layout
+    k = lay.size if n_free is None else int(n_free)
     x_scale = np.ones(lay.size)
     x_scale[lay.i_phase0] = 0.1
     x_scale[lay.i_phase1] = 0.02
@@ -503,10 +535,19 @@ def _optimise(prob: _Problem, theta0, lower, upper):
     if lay.n_shift:
         x_scale[lay.i_dshift:] = 0.3
     theta0 = _inside(theta0, lower, upper)
-    res = least_squares(prob.residual, theta0, jac=prob.jacobian, bounds=(lower, upper),
-                        method="trf", x_scale=x_scale, max_nfev=prob.opt.max_nfev,
+    rest = theta0[k:]
+
+    def full(x):
+        return np.concatenate([x, rest])
+
+    res = least_squares(lambda x: prob.residual(full(x)), theta0[:k],
+                        jac=lambda x: prob.jacobian(full(x))[:, :k], bounds=(lower[:k], upper[:k]),
+                        method="trf", x_scale=x_scale[:k], max_nfev=prob.opt.max_nfev,
                         ftol=1e-8, xtol=1e-8, gtol=1e-8)
-    return res.x
+    prob.statuses.append(int(res.status))
+    if res.status == 0:
+        log.debug("least_squares stopped at max_nfev=%d", prob.opt.max_nfev)
+    return full(res.x)
 
 
 def _inside(theta, lower, upper):
@@ -569,7 +610,7 @@ def _assemble(prob: _Problem, theta, spectrum: Spectrum, rb: Basis, noise_sd, no
 
     m = c.size
     if prob.opt.compute_crlb:
-        cov = _amplitude_covariance(prob, theta, ev, noise_sd)[:m, :m]
+        cov = _amplitude_covariance(prob, theta, ev, noise_sd)
     else:
         cov = np.zeros((m, m))
 
@@ -598,6 +639,7 @@ def _assemble(prob: _Problem, theta, spectrum: Spectrum, rb: Basis, noise_sd, no
         "noise_sd_source": noise_source,
         "chi2_per_point": float(final_r @ final_r / max(final_r.size, 1)),
         "n_function_evals": int(prob.nfev),
+        "converged": bool(prob.statuses) and all(st > 0 for st in prob.statuses),
         "groups": {rb.names[k]: group_names[int(prob.groups[k])] for k in range(m)},
     }
     return FitResult(names=tuple(rb.names), amplitudes=c.copy(), covariance=cov, ppm=ppm, data=data,
@@ -606,11 +648,10 @@ def _assemble(prob: _Problem, theta, spectrum: Spectrum, rb: Basis, noise_sd, no
                      params=params)
 
 
-def _amplitude_covariance(prob: _Problem, theta, ev, noise_sd):
-    """Covariance of [amplitudes, baseline coefficients, non-linear parameters] (module doc)."""
+def _full_covariance(prob: _Problem, theta, ev, noise_sd, keep=None):
+    """Covariance of [amplitudes ``keep``, baseline coefficients, non-linear parameters]."""
     lay = prob.layout
-    n = prob.y.size
-    a = ev["a"]
+    a = ev["a"] if keep is None else ev["a"][:, keep]
     d = prob.model_derivatives(theta, ev)
     phi = prob.baseline.design
     k = phi.shape[1]
@@ -635,5 +676,26 @@ def _amplitude_covariance(prob: _Problem, theta, ev, noise_sd):
             pen[base + j, base + j] = 1.0 / prob.phase1_sd ** 2
         elif pi >= lay.i_dshift:
             pen[base + j, base + j] = 1.0 / prob.shift_sd_hz ** 2
-    del n
-    return covariance_from_jacobian(jac, noise_sd, pen)
+    return covariance_from_jacobian(jac, noise_sd, pen)[:m, :m]
+
+
+def _amplitude_covariance(prob: _Problem, theta, ev, noise_sd):
+    """Amplitude covariance at the solution (CRLB).
+
+    Amplitudes held at zero by the non-negativity constraint are treated as known (an active
+    constraint removes that direction from the estimator; Gorman & Hero 1990, IEEE Trans Inf
+    Theory 36:1285), so the covariance of the others comes from the Fisher information without
+    them; the zero amplitudes get the variance of the unconstrained bound (their SD is then a
+    detection limit) and no covariance with the others.
+    """
+    c = ev["c"]
+    m = c.size
+    free = np.flatnonzero(c > 0)
+    full = _full_covariance(prob, theta, ev, noise_sd)
+    if free.size == m or free.size == 0:
+        return full
+    cov = np.zeros((m, m))
+    cov[np.ix_(free, free)] = _full_covariance(prob, theta, ev, noise_sd, keep=free)
+    fixed = np.flatnonzero(c <= 0)
+    cov[fixed, fixed] = np.diag(full)[fixed]
+    return cov

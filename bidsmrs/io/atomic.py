@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "remove_stale_temporaries",
+           "is_temporary_name"]
+
+#: Names made by :func:`atomic_path`: ``.<final name>.<8 random chars>.tmp[<final suffixes>]``.
+_TMP_RE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp(\.[^/]*)?$")
 
 
 @contextlib.contextmanager
@@ -68,3 +73,28 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
     """Write ``text`` (UTF-8 by default, ``\\n`` newlines) to ``path`` atomically."""
     return atomic_write_bytes(path, text.encode(encoding))
+
+
+def is_temporary_name(name: str) -> bool:
+    """True for a temporary name made by :func:`atomic_path` (``.x.tsv.ab12cd34.tmp.tsv``)."""
+    return bool(_TMP_RE.match(name))
+
+
+def remove_stale_temporaries(directory: str | os.PathLike, *, pattern: str = "**/*") -> list[Path]:
+    """Delete temporary files that an interrupted writer (SIGKILL, power loss) left behind.
+
+    Only names made by :func:`atomic_path` that match ``pattern`` (a glob relative to
+    ``directory``, recursive by default) are removed; call it only where no other process is
+    writing (e.g. a participant's own output folder before processing it). Returns the
+    removed paths; a missing ``directory`` is not an error.
+    """
+    root = Path(directory)
+    removed: list[Path] = []
+    if not root.is_dir():
+        return removed
+    for path in root.glob(pattern):
+        if is_temporary_name(path.name) and (path.is_file() or path.is_symlink()):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed

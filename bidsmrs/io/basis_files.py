@@ -267,7 +267,7 @@ def _grid_from_params(params: Mapping[str, Any]) -> tuple[float | None, float | 
     return dwell, mhz
 
 
-def _load_lcmodel_basis(p: Path, ppm_centre: float) -> tuple[Basis, dict]:
+def _load_lcmodel_basis(p: Path, ppm_centre: float) -> Basis:
     lists = parse_namelists(_read_text(p))
     names = [n for n, _, _ in lists]
     if "BASIS1" not in names or "BASIS" not in names:
@@ -307,9 +307,8 @@ def _load_lcmodel_basis(p: Path, ppm_centre: float) -> tuple[Basis, dict]:
     meta = {"source": str(p), "format": "lcmodel-basis",
             "echo_time_s": float(te) / 1e3 if isinstance(te, float) and te > 0 else None,
             "sequence": str(head.get("SEQ") or "").strip() or None}
-    basis = Basis(names=tuple(mets), fids=fids, dwell_s=dwell, spectrometer_mhz=mhz,
-                  ppm_centre=ppm_centre, meta=meta)
-    return basis, meta
+    return Basis(names=tuple(mets), fids=fids, dwell_s=dwell, spectrometer_mhz=mhz,
+                 ppm_centre=ppm_centre, meta=meta)
 
 
 def _grid_beside(directory: Path) -> tuple[float | None, float | None]:
@@ -498,6 +497,13 @@ def load_basis(path: str | os.PathLike, *, dwell_s: float | None = None,
     p = Path(path)
     if not p.exists():
         raise InputError("basis not found", p)
+    try:
+        return _load_any(p, dwell_s, spectrometer_mhz, ppm_centre, conjugate, strip_reference)
+    except ValueError as exc:  # e.g. duplicate metabolite names, inconsistent shapes
+        raise InputError(f"invalid basis ({exc})", p) from None
+
+
+def _load_any(p: Path, dwell_s, spectrometer_mhz, ppm_centre, conjugate, strip_reference):
     if p.is_dir():
         if (p / BIDSMRS_BASIS_INDEX).exists():
             return _load_bidsmrs(p, ppm_centre)  # our own files: trusted as written
@@ -509,7 +515,7 @@ def load_basis(path: str | os.PathLike, *, dwell_s: float | None = None,
         elif jsons:
             basis = _load_fsl_dir(p, jsons, ppm_centre)
         elif len(bases) == 1:
-            basis, _ = _load_lcmodel_basis(bases[0], ppm_centre)
+            basis = _load_lcmodel_basis(bases[0], ppm_centre)
         else:
             raise InputError("directory holds no basis (.RAW files, FSL-MRS .json files, a single "
                              f".BASIS or {BIDSMRS_BASIS_INDEX})", p)
@@ -526,7 +532,7 @@ def load_basis(path: str | os.PathLike, *, dwell_s: float | None = None,
             if "$BASIS1" not in text_head and "&BASIS1" not in text_head:
                 raise InputError("unknown basis format (expected an LCModel .BASIS with $BASIS1, "
                                  ".RAW files, an FSL-MRS or a bidsmrs basis directory)", p)
-            basis, _ = _load_lcmodel_basis(p, ppm_centre)
+            basis = _load_lcmodel_basis(p, ppm_centre)
     return _normalise(basis, conjugate, strip_reference)
 
 

@@ -90,6 +90,21 @@ def _package_version() -> str | None:
         return None
 
 
+def _deno_dir(fallback: Path) -> str:
+    """``$BIDSMRS_CACHE/deno`` (else ``~/.cache/bidsmrs/deno``) when writable, else ``fallback/deno``."""
+    for base in (os.environ.get("BIDSMRS_CACHE"), Path.home() / ".cache" / "bidsmrs"):
+        if not base:
+            continue
+        path = Path(base) / "deno"
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(path, os.W_OK):
+            return str(path)
+    return str(fallback / "deno")
+
+
 def _subject_dirs(root: Path) -> list[str]:
     try:
         return sorted(p.name[4:] for p in root.iterdir() if p.is_dir() and p.name.startswith("sub-"))
@@ -161,6 +176,9 @@ def run_bids_validator(bids_dir: str | os.PathLike, *, participant_labels: Itera
     cfg = validator_config(root, participant_labels)
     env = dict(os.environ, NO_COLOR="1", DENO_NO_UPDATE_CHECK="1")
     with tempfile.TemporaryDirectory(prefix="bidsmrs-validator-") as tmp:
+        # deno caches in ~/.cache/deno by default: keep it in bidsmrs's own cache (DESIGN.md §2:
+        # nothing is written outside OUTPUT_DIR, the work dir and $BIDSMRS_CACHE)
+        env.setdefault("DENO_DIR", _deno_dir(Path(tmp)))
         cfg_path = Path(tmp) / "config.json"
         cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
         cmd = [exe, str(root), "--format", "json", "--config", str(cfg_path)]

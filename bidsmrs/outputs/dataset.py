@@ -12,12 +12,12 @@ from bidsmrs.outputs.naming import DESCRIPTIONS
 BIDS_VERSION = "1.10.0"
 
 #: Files that BIDS has no derivative rule for (research/standards.md §3.4), so that
-#: bids-validator-deno reports 0 errors on OUTPUT_DIR.
+#: bids-validator-deno reports 0 errors on OUTPUT_DIR. (Tested with 3.0.2: ``*_desc-*_svs.*``
+#: does not match ``x_desc-qc_svs.tsv`` in its ignore library, ``sub-*/**/mrs/*_desc-*`` does.)
 BIDSIGNORE = """*.html
 figures
 logs
-*_desc-*_svs.*
-*_desc-*_mrsref.*
+sub-*/**/mrs/*_desc-*
 *_desc-voxel_mask.*
 group_*
 """

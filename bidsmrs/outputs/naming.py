@@ -27,6 +27,7 @@ DESCRIPTIONS = {
     "transients": "Per-transient frequency and phase corrections and rejections",
     "voxel": "Fractional MRS voxel mask on the T1w grid",
     "align": "Figure: transients before and after alignment",
+    "water": "Figure: processed water reference",
 }
 
 _LABEL = re.compile(r"^[A-Za-z0-9]+$")

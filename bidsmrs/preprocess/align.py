@@ -25,6 +25,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.fft import next_fast_len
 from scipy.optimize import least_squares
 
 from bidsmrs.preprocess.dims import DIM_DYN
@@ -107,24 +108,29 @@ def register(x: np.ndarray, target_spec: np.ndarray, time_s: np.ndarray, mask: n
     phases = np.zeros(x.shape[1])
     for k in range(x.shape[1]):
         xk = x[:, k]
+        cache: dict = {}
 
-        def model(p, xk=xk):
-            return np.fft.fft(xk * np.exp(1j * (two_pi_t * p[0] + p[1])))[mask]
+        def evaluate(p, xk=xk, cache=cache):
+            key = (float(p[0]), float(p[1]))
+            if cache.get("key") != key:
+                e = xk * np.exp(1j * (two_pi_t * p[0] + p[1]))
+                cache["key"] = key
+                cache["e"] = e
+                cache["m"] = np.fft.fft(e)[mask]
+            return cache
 
         def resid(p):
-            r = model(p) - tgt
+            r = evaluate(p)["m"] - tgt
             return np.concatenate([r.real, r.imag])
 
-        def jac(p, xk=xk):
-            e = xk * np.exp(1j * (two_pi_t * p[0] + p[1]))
-            m = np.fft.fft(e)[mask]
-            jf = np.fft.fft(1j * two_pi_t * e)[mask]
-            jp = 1j * m
+        def jac(p):
+            c = evaluate(p)
+            jf = np.fft.fft(1j * two_pi_t * c["e"])[mask]
+            jp = 1j * c["m"]
             return np.stack([np.concatenate([jf.real, jf.imag]), np.concatenate([jp.real, jp.imag])], 1)
 
         if phi0 is None:
-            m0 = model((f0[k], 0.0))
-            p_init = np.angle(np.vdot(m0, tgt))
+            p_init = np.angle(np.vdot(evaluate((f0[k], 0.0))["m"], tgt))
         else:
             p_init = phi0[k]
         sol = least_squares(resid, x0=[f0[k], p_init], jac=jac, method="lm", x_scale=[1.0, 0.1])
@@ -134,6 +140,7 @@ def register(x: np.ndarray, target_spec: np.ndarray, time_s: np.ndarray, mask: n
 
 def align_transients(spec: Spectrum, ppm_range: tuple[float, float] = (1.8, 4.2), n_iter: int = 2,
                      reject_mad: float | None = 3.0, max_shift_hz: float = 20.0,
+                     max_time_s: float = 0.3, role: str = "metabolite data",
                      ) -> tuple[Spectrum, AlignmentResult]:
     """Align the ``DIM_DYN`` transients of a coil-combined spectrum and flag outliers.
 
@@ -149,6 +156,11 @@ def align_transients(spec: Spectrum, ppm_range: tuple[float, float] = (1.8, 4.2)
         Rejection threshold in scaled MADs of the residual; None disables rejection.
     max_shift_hz : float
         Half-width (Hz) of the coarse frequency search.
+    max_time_s : float
+        Only the first ``max_time_s`` seconds of each FID enter the registration (the
+        metabolite signal has decayed by then; the rest adds noise and cost).
+    role : str
+        Name used in the step details.
 
     Returns
     -------
@@ -172,17 +184,21 @@ def align_transients(spec: Spectrum, ppm_range: tuple[float, float] = (1.8, 4.2)
     if mask.sum() < 8:
         raise ValueError(f"alignment window {ppm_range} ppm holds fewer than 8 spectral points")
     out = x_all.copy()
+    # registration uses the first max_time_s of the FIDs (where the metabolite signal is)
+    n_reg = int(min(n, next_fast_len(int(np.ceil(max_time_s / spec.dwell_s)))))
+    xr, tr = x[:n_reg], t[:n_reg]
+    mask_r = ppm_window_mask(spec, ppm_range, n_reg)
     if x.shape[1] >= 2:
         zf = 4
-        mask_pad = ppm_window_mask(spec, ppm_range, n * zf)
-        tmag = np.median(np.abs(np.fft.fft(x, n * zf, axis=0)), axis=1)
-        f0 = _coarse_shift(x, tmag, spec.dwell_s, mask_pad, max_shift_hz, zf)
-        target = _complex_median(np.fft.fft(x, axis=0), axis=1)
-        f, ph = register(x, target, t, mask, f0)
+        mask_pad = ppm_window_mask(spec, ppm_range, n_reg * zf)
+        tmag = np.median(np.abs(np.fft.fft(xr, n_reg * zf, axis=0)), axis=1)
+        f0 = _coarse_shift(xr, tmag, spec.dwell_s, mask_pad, max_shift_hz, zf)
+        target = _complex_median(np.fft.fft(xr, axis=0), axis=1)
+        f, ph = register(xr, target, tr, mask_r, f0)
         for _ in range(max(0, n_iter - 1)):
-            aligned = x * np.exp(1j * (2 * np.pi * np.outer(t, f) + ph[None, :]))
+            aligned = xr * np.exp(1j * (2 * np.pi * np.outer(tr, f) + ph[None, :]))
             target = _complex_median(np.fft.fft(aligned, axis=0), axis=1)
-            f, ph = register(x, target, t, mask, f, ph)
+            f, ph = register(xr, target, tr, mask_r, f, ph)
         # reference the corrections to their median so that the average keeps the data's
         # own mean frequency and phase (registration only removes the scatter)
         f = f - np.median(f)
@@ -207,13 +223,15 @@ def align_transients(spec: Spectrum, ppm_range: tuple[float, float] = (1.8, 4.2)
                           residual_z=z, non_finite=~finite)
     n_out = int(rejected.sum() - (~finite).sum())
     details = (f"Spectral registration (Near 2015) of frequency and zero-order phase of {d} transients "
-               f"against the median transient within {min(ppm_range):g}–{max(ppm_range):g} ppm, "
-               f"{n_iter} passes; {n_out} transient(s) rejected as outliers (residual > "
+               f"of the {role} against the median transient within {min(ppm_range):g}–{max(ppm_range):g} ppm "
+               f"(first {n_reg * spec.dwell_s * 1e3:.0f} ms of each FID), {n_iter} passes; "
+               f"{n_out} transient(s) rejected as outliers (residual > "
                f"{reject_mad if reject_mad is not None else 'inf'} scaled MADs)"
                + (f", {int((~finite).sum())} rejected for non-finite samples" if (~finite).any() else "")
                + f"; frequency corrections {np.nanmin(freqs) if finite.any() else 0:.2f} to "
                f"{np.nanmax(freqs) if finite.any() else 0:.2f} Hz.")
     params = {"ppm_range": [float(min(ppm_range)), float(max(ppm_range))], "n_iter": int(n_iter),
+              "registration_points": int(n_reg),
               "reject_mad": reject_mad, "max_shift_hz": float(max_shift_hz), "n_transients": int(d),
               "n_rejected": int(rejected.sum()), "n_non_finite": int((~finite).sum()),
               "freq_shift_hz": np.round(freqs, 4).tolist(), "phase_deg": np.round(np.rad2deg(phases), 3).tolist(),

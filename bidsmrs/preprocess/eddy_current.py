@@ -8,9 +8,10 @@ removes it; applied to the reference itself it leaves a real, positive water FID
 referencing restores the ppm scale).
 
 Where the reference's magnitude falls below ``SNR_FLOOR`` times its noise SD the phase is
-noise; from there on the phase is continued linearly (the water's frequency and phase fitted
-on the last quarter of the reliable points, residuals weighted by the reference magnitude), as is the phase beyond the reference's last point when the
-reference is shorter than the data.
+noise; from there on the phase is continued linearly (the water's frequency and phase
+fitted on the last quarter of the reliable points, residuals weighted by the reference
+magnitude), as is the phase beyond the reference's last point when the reference is shorter
+than the data. The reference's noise SD comes from first differences of its last quarter.
 """
 from __future__ import annotations
 

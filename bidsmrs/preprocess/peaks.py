@@ -178,5 +178,6 @@ def noise_sd(spec: Spectrum, regions=NOISE_REGIONS_PPM) -> tuple[float, tuple[fl
     return float("nan"), None
 
 
-__all__ = ["zero_filled", "peak_position", "peak_phase", "phased_peak_position", "fit_peak", "PeakFit", "half_height_region", "fwhm_ppm", "noise_sd",
+__all__ = ["zero_filled", "peak_position", "peak_phase", "phased_peak_position", "fit_peak", "PeakFit",
+           "half_height_region", "fwhm_ppm", "noise_sd",
            "in_range", "NOISE_REGIONS_PPM", "ZERO_FILL"]

@@ -3,7 +3,8 @@
 Order (Near 2021 consensus): coil combination → eddy-current correction → transient
 alignment and outlier rejection → averaging → residual water removal → frequency
 referencing → zero-order phasing. The water reference (role ``"conc"``) goes through coil
-combination (same weights as the metabolite when it has the same coils), averaging, eddy-current
+combination (same weights as the metabolite when it has the same coils), alignment of its
+transients on the water peak (4.2–5.1 ppm, no rejection) and averaging, eddy-current
 correction, frequency referencing to 4.65 ppm and phasing.
 
 Documented behaviour for awkward inputs:
@@ -34,6 +35,7 @@ from bidsmrs.preprocess.coil_combine import apply_coil_weights, coil_weights
 from bidsmrs.preprocess.dims import DIM_COIL, DIM_DYN, DIM_EDIT, SUPPORTED_TAGS, size_of
 from bidsmrs.preprocess.eddy_current import eddy_current_correct
 from bidsmrs.preprocess.peaks import in_range
+from bidsmrs.preprocess.qc import spectral_qc, water_qc
 from bidsmrs.preprocess.reference import phase_metabolite, reference_metabolite, reference_water
 from bidsmrs.preprocess.water_removal import N_COMPONENTS, remove_water
 from bidsmrs.spectrum import Spectrum
@@ -63,6 +65,8 @@ class PreprocOptions:
         Outlier threshold (scaled MADs of the residual); None disables rejection.
     max_shift_hz : float
         Half-width of the coarse frequency search (Hz).
+    reference_align_ppm_range : (float, float)
+        Registration window (ppm) for the transients of water references (no rejection).
     remove_water : bool
         HLSVD removal of residual water.
     water_ppm_range : (float, float)
@@ -84,12 +88,27 @@ class PreprocOptions:
     align_iterations: int = 2
     reject_mad: float | None = 3.0
     max_shift_hz: float = 20.0
+    reference_align_ppm_range: tuple[float, float] = (4.2, 5.1)
     remove_water: bool = True
     water_ppm_range: tuple[float, float] = (4.4, 5.0)
     hlsvd_components: int = N_COMPONENTS
     reference_peak: str = "auto"
     figure_ppm_range: tuple[float, float] = (0.2, 4.2)
     figure_max_transients: int = 64
+
+    def __post_init__(self):
+        if self.coil_method not in ("snr2", "wsvd"):
+            raise ValueError(f"coil_method must be 'snr2' or 'wsvd', not {self.coil_method!r}")
+        if self.reference_peak not in ("auto", "NAA", "Cr", "water"):
+            raise ValueError(f"reference_peak must be auto, NAA, Cr or water, not {self.reference_peak!r}")
+        if self.reject_mad is not None and not self.reject_mad > 0:
+            raise ValueError(f"reject_mad must be positive or None, not {self.reject_mad!r}")
+        if self.align_iterations < 1:
+            raise ValueError("align_iterations must be at least 1")
+        for name in ("align_ppm_range", "water_ppm_range", "reference_align_ppm_range", "figure_ppm_range"):
+            rng = getattr(self, name)
+            if len(rng) != 2 or not rng[0] < rng[1]:
+                raise ValueError(f"{name} must be (low, high) in ppm, got {rng!r}")
 
 
 @dataclass(frozen=True)
@@ -106,11 +125,13 @@ class PreprocResult:
         Per-transient arrays ``freq_shift_hz``, ``phase_deg``, ``rejected``, ``residual_z``
         (empty without ``DIM_DYN``).
     qc : dict
-        ``n_transients``, ``n_rejected``, ``freq_drift_hz`` (range of the frequency corrections
-        of the accepted transients), ``phase_drift_deg`` (range of their phase corrections),
-        ``residual_water_ratio`` (maximum magnitude in the water window, 4.4–5.0 ppm, of the final
-        spectrum divided by the maximum magnitude in 1.9–2.1 ppm), ``coil_method``,
-        ``n_coils``, ``n_coils_dropped``, ``ecc_applied``, ``reference_peak``, ``notes``.
+        ``n_transients``, ``n_rejected``; ``freq_drift_hz`` (range of the frequency corrections
+        of the accepted transients) and ``phase_drift_deg`` (circular range of their phase
+        corrections), both 0 when alignment is off or there is one transient;
+        ``residual_water_ratio`` (maximum absolute real part in the water window, 4.4–5.0 ppm,
+        of the final phased spectrum divided by its maximum real part in 1.9–2.1 ppm, the NAA
+        peak); ``coil_method``, ``n_coils``, ``n_coils_dropped``, ``ecc_applied``,
+        ``reference_peak`` (NAA, Cr or water) and ``notes`` (fallbacks taken, as sentences).
     figure_data : dict
         ``ppm`` (ascending ppm axis restricted to ``figure_ppm_range``), ``before`` and
         ``after`` (real spectra, transients × ppm, before/after alignment, referenced and
@@ -122,6 +143,19 @@ class PreprocResult:
     transients: dict = field(default_factory=dict)
     qc: dict = field(default_factory=dict)
     figure_data: dict = field(default_factory=dict)
+
+    def qc_columns(self) -> dict:
+        """The preprocessing QC columns of DESIGN.md §3 (``snr_naa``, ``fwhm_naa_hz``,
+        ``fwhm_naa_ppm``, ``fwhm_water_hz``, ``n_transients``, ``n_rejected``, ``freq_drift_hz``,
+        ``phase_drift_deg``, ``residual_water_ratio``); NaN where undefined (e.g. no water
+        reference). Definitions: :data:`bidsmrs.preprocess.qc.QC_DESCRIPTIONS`."""
+        sq = spectral_qc(self.metabolite)
+        wq = water_qc(self.water) if self.water is not None else {"fwhm_water_hz": float("nan")}
+        return {"snr_naa": sq["snr_naa"], "fwhm_naa_hz": sq["fwhm_naa_hz"], "fwhm_naa_ppm": sq["fwhm_naa_ppm"],
+                "fwhm_water_hz": wq["fwhm_water_hz"], "n_transients": self.qc["n_transients"],
+                "n_rejected": self.qc["n_rejected"], "freq_drift_hz": self.qc["freq_drift_hz"],
+                "phase_drift_deg": self.qc["phase_drift_deg"],
+                "residual_water_ratio": self.qc["residual_water_ratio"]}
 
 
 def _normalise_dims(spec: Spectrum, role: str, notes: list) -> Spectrum:
@@ -160,13 +194,16 @@ def _circular_range_deg(a: np.ndarray) -> float:
 
 
 def _residual_water_ratio(spec: Spectrum, water_range) -> float:
+    """max |Re S| within ``water_range`` / max Re S within 1.9–2.1 ppm of the final (phased)
+    spectrum; the real part is used because the dispersion tails of nearby metabolite peaks
+    would dominate a magnitude measure."""
     ppm = spec.ppm
-    mag = np.abs(spec.spectrum())
+    real = spec.spectrum().real
     w = in_range(ppm, water_range)
     m = in_range(ppm, (1.9, 2.1))
-    if not w.any() or not m.any() or mag[m].max() == 0:
+    if not w.any() or not m.any() or not real[m].max() > 0:
         return float("nan")
-    return float(mag[w].max() / mag[m].max())
+    return float(np.abs(real[w]).max() / real[m].max())
 
 
 def _last_params(spec: Spectrum, method: str, key: str, default=0.0):
@@ -264,8 +301,11 @@ def preprocess_run(metabolite: Spectrum, references: Mapping[str, Spectrum] | No
             notes.append("a reference was combined with its own coil weights (coil count differs from the "
                          "metabolite data)")
             distinct[key] = apply_coil_weights(r, own, "water reference")
-    # references: average their transients
+    # references: align (water window, no rejection) and average their transients
     for key, r in list(distinct.items()):
+        if options.align and size_of(r, DIM_DYN) >= 2 and r.dim_tags == (DIM_DYN,):
+            r, _ = align_transients(r, options.reference_align_ppm_range, options.align_iterations,
+                                    reject_mad=None, max_shift_hz=options.max_shift_hz, role="water reference")
         distinct[key] = average_transients(r, role="water reference")
 
     # 2. eddy-current correction ----------------------------------------------------------
@@ -283,8 +323,12 @@ def preprocess_run(metabolite: Spectrum, references: Mapping[str, Spectrum] | No
                 met = eddy_current_correct(met, ecc_ref, "metabolite data")
                 ecc_applied = True
     water = distinct[id(refs["conc"])] if "conc" in refs else None
-    if water is not None and ecc_ref is not None and np.isclose(ecc_ref.dwell_s, water.dwell_s, rtol=1e-6):
-        water = eddy_current_correct(water, ecc_ref, "water reference")
+    if water is not None and ecc_ref is not None:
+        if np.isclose(ecc_ref.dwell_s, water.dwell_s, rtol=1e-6):
+            water = eddy_current_correct(water, ecc_ref, "water reference")
+        else:
+            notes.append(f"water reference not eddy-current corrected: its dwell {water.dwell_s:g} s differs "
+                         f"from the eddy-current reference's {ecc_ref.dwell_s:g} s")
 
     # 3. alignment, rejection, averaging ---------------------------------------------------
     transients: dict[str, np.ndarray] = {}
@@ -307,19 +351,24 @@ def preprocess_run(metabolite: Spectrum, references: Mapping[str, Spectrum] | No
         after = met
         met = average_transients(met, rejected, "metabolite data")
 
+    proton = met.nucleus == "1H"
+    if not proton:
+        notes.append(f"nucleus {met.nucleus}: water removal, frequency referencing and phasing (1H only) skipped")
     # 4. residual water removal ------------------------------------------------------------
     before_water = met
-    if options.remove_water:
+    if options.remove_water and proton:
         met = remove_water(met, options.water_ppm_range, options.hlsvd_components)
 
     # 5. frequency referencing and phasing -------------------------------------------------
-    met = reference_metabolite(met, before_water, options.reference_peak)
-    ref_peak = _last_params(met, "Frequency and phase correction", "reference_peak", None)
-    shift = float(_last_params(met, "Frequency and phase correction", "shift_hz", 0.0))
-    met = phase_metabolite(met)
-    phase0 = float(_last_params(met, "Phasing", "phase0_deg", 0.0))
-    if water is not None:
-        water = reference_water(water)
+    ref_peak, shift, phase0 = None, 0.0, 0.0
+    if proton:
+        met = reference_metabolite(met, before_water, options.reference_peak)
+        ref_peak = _last_params(met, "Frequency and phase correction", "reference_peak", None)
+        shift = float(_last_params(met, "Frequency and phase correction", "shift_hz", 0.0))
+        met = phase_metabolite(met)
+        phase0 = float(_last_params(met, "Phasing", "phase0_deg", 0.0))
+        if water is not None and water.nucleus == "1H":
+            water = reference_water(water)
 
     acc = ~rejected
     fs = transients.get("freq_shift_hz", np.zeros(0))

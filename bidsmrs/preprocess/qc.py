@@ -27,6 +27,43 @@ from bidsmrs.constants import PPM_NAA, PPM_WATER
 from bidsmrs.preprocess.peaks import fwhm_ppm, in_range, noise_sd, peak_phase, peak_position, zero_filled
 from bidsmrs.spectrum import Spectrum
 
+#: BIDS sidecar entries (Description, Units) of the QC columns computed by preprocessing.
+QC_DESCRIPTIONS = {
+    "snr_naa": {
+        "Description": "NAA signal-to-noise ratio (Kreis 2020, NMR Biomed e4347): height of the NAA singlet "
+                       "in the real spectrum, zero-order phased on NAA, above a local linear baseline through "
+                       "the medians of 1.75-1.85 and 2.15-2.25 ppm (8x zero-filled, maximum between bins), "
+                       "divided by the SD of the real spectrum in a signal-free region (-2 to 0 ppm, else 9-11, "
+                       "else -4 to -2 ppm) after removing a quadratic trend; no factor 2.",
+        "Units": "arbitrary"},
+    "fwhm_naa_hz": {
+        "Description": "Full width at half maximum of the NAA singlet (1.9-2.1 ppm) in the phased, "
+                       "baseline-corrected real spectrum, 8x zero-filled, half-height crossings interpolated "
+                       "linearly.",
+        "Units": "Hz"},
+    "fwhm_naa_ppm": {"Description": "fwhm_naa_hz divided by the spectrometer frequency (MHz).", "Units": "ppm"},
+    "fwhm_water_hz": {
+        "Description": "Full width at half maximum of the water peak (4.2-5.1 ppm) of the preprocessed water "
+                       "reference's real spectrum, zero-order phased on water, 8x zero-filled, half-height "
+                       "crossings interpolated linearly.",
+        "Units": "Hz"},
+    "n_transients": {"Description": "Number of transients (DIM_DYN entries) acquired; 1 for averaged data.",
+                     "Units": "count"},
+    "n_rejected": {"Description": "Transients excluded from the average: residual against the aligned median "
+                                  "> 3 scaled MADs (robust z-score), or non-finite samples.",
+                   "Units": "count"},
+    "freq_drift_hz": {"Description": "Range (max - min) of the frequency corrections applied by spectral "
+                                     "registration (Near 2015) to the accepted transients; 0 without alignment.",
+                      "Units": "Hz"},
+    "phase_drift_deg": {"Description": "Circular range of the zero-order phase corrections applied to the "
+                                       "accepted transients; 0 without alignment.",
+                        "Units": "degrees"},
+    "residual_water_ratio": {"Description": "Maximum absolute real part of the final phased spectrum within "
+                                            "4.4-5.0 ppm (after HLSVD water removal) divided by its maximum "
+                                            "real part within 1.9-2.1 ppm (NAA).",
+                             "Units": "ratio"},
+}
+
 NAA_WINDOW_PPM = (PPM_NAA - 0.1, PPM_NAA + 0.1)
 BASELINE_FLANKS_PPM = ((1.75, 1.85), (2.15, 2.25))
 WATER_WINDOW_PPM = (PPM_WATER - 0.45, PPM_WATER + 0.45)
@@ -96,4 +133,4 @@ def water_qc(spectrum: Spectrum) -> dict:
     return {"fwhm_water_hz": w * spec.spectrometer_mhz, "water_ppm": pos}
 
 
-__all__ = ["spectral_qc", "water_qc"]
+__all__ = ["spectral_qc", "water_qc", "QC_DESCRIPTIONS"]

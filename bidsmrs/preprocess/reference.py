@@ -2,12 +2,14 @@
 
 Metabolite spectra: the NAA singlet is moved to 2.008 ppm; when NAA is absent or weak (no
 narrow line inside the search window, peak magnitude < ``MIN_PEAK_SNR`` × noise SD, or
-< ``MIN_REL_HEIGHT`` of the largest magnitude in 1.8–4.2 ppm) the tCr singlet (3.027 ppm) is used, and failing that the water peak (4.65 ppm;
-chemical shifts from Govindaraju 2000). Peak positions are the maximum of the 8× zero-filled
-magnitude spectrum, refined as the maximum of the real part after phasing on that peak
-(parabolic interpolation), searched within ±0.15 ppm of the target
-(±0.45 ppm for water). Zero-order phase: the angle of the complex spectrum summed over the
-magnitude half-height regions of the NAA and tCr peaks (the dispersion parts cancel), removed.
+< ``MIN_REL_HEIGHT`` of the largest magnitude in 1.8–4.2 ppm) the tCr singlet (3.027 ppm) is
+used, and failing that the water peak (4.65 ppm; chemical shifts from Govindaraju 2000).
+
+Peak position and phase: the strongest line of the 8× zero-filled magnitude spectrum within
+±0.15 ppm of the target (±0.45 ppm for water) is fitted locally with a complex Lorentzian plus
+a complex quadratic background (:func:`bidsmrs.preprocess.peaks.fit_peak`), which makes the
+centre and phase insensitive to the line's own dispersion and to the tails of other
+resonances. Zero-order phase: the angle of ``Σ height·e^{iφ}`` of the NAA and tCr fits.
 
 Water reference: the water peak is moved to 4.65 ppm and phased the same way on itself.
 """
@@ -110,7 +112,8 @@ def reference_metabolite(spec: Spectrum, water: Spectrum | None = None, peak: st
                           {"reference_peak": None, "shift_hz": 0.0})
         return spec.with_step(spec.fid, step)
     hz = float(spec.ppm_to_hz(target) - spec.ppm_to_hz(pos))
-    fallback = f" ({', '.join(tried)} absent or weak)" if chosen != "NAA" and peak == "auto" else ""
+    failed = [n for n in tried if n != chosen]
+    fallback = f" ({', '.join(failed)} absent or weak)" if failed and peak == "auto" else ""
     details = (f"Frequency referenced to the {chosen} peak at {target:.3f} ppm{fallback}: found at "
                f"{pos:.4f} ppm, shifted by {hz:+.2f} Hz.")
     params = {"reference_peak": chosen, "target_ppm": target, "found_ppm": round(pos, 5), "shift_hz": round(hz, 4)}

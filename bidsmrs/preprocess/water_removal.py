@@ -1,15 +1,18 @@
 """Residual water removal by HLSVD (Pijnappel 1992, J Magn Reson 97:122).
 
 The FID ``x_n`` (first ``N`` points) is modelled as a sum of ``K`` exponentially damped
-sinusoids ``Σ_k a_k z_k^n``. Following Kung's state-space method (Kung 1983; as used by
-Pijnappel 1992): build the ``L × (N−L+1)`` Hankel matrix ``H[i, j] = x[i+j]`` (``L = N/2``),
-take its ``K`` leading left singular vectors ``U_K`` (as eigenvectors of ``H·Hᴴ``), and obtain the signal poles ``z_k`` as the
-eigenvalues of ``Z = U_K↑⁺ U_K↓`` (``U_K↑``/``U_K↓``: ``U_K`` without its last/first row,
-``⁺``: least-squares pseudo-inverse). Frequencies are ``arg(z_k)/(2π Δt)``, dampings
+sinusoids ``Σ_k a_k z_k^n``. Following the state-space method of Kung et al. (1983, J Opt
+Soc Am 73:1799), as used by Pijnappel 1992: build the ``L × (N−L+1)`` Hankel matrix
+``H[i, j] = x[i+j]`` (``L = N/2``), take its ``K`` leading left singular vectors ``U_K``
+(computed as the leading eigenvectors of ``H·Hᴴ``), and obtain the signal poles ``z_k`` as
+the eigenvalues of ``Z = U_K↑⁺ U_K↓`` (``U_K↑``/``U_K↓``: ``U_K`` without its last/first
+row, ``⁺``: least-squares pseudo-inverse). Frequencies are ``arg(z_k)/(2π Δt)``, dampings
 ``−ln|z_k|/Δt``; complex amplitudes by linear least squares on the ``N`` points. Components
 whose frequency lies within the water window (default 4.4–5.0 ppm) are subtracted from the
-whole FID. A component with ``|z| > 1`` (growing) is subtracted as undamped so it cannot blow up
-beyond the fitted points.
+whole FID. The fit starts at the second FID point and the removed model's first point is
+scaled like the data's own (vendors may halve the first point), so that removal does not
+shift the spectral baseline. A component with ``|z| > 1`` (growing) is subtracted as undamped so it cannot
+blow up beyond the fitted points.
 """
 from __future__ import annotations
 
@@ -88,18 +91,27 @@ def remove_water(spec: Spectrum, ppm_range: tuple[float, float] = (4.4, 5.0), n_
     """
     if spec.fid.ndim != 1:
         raise ValueError(f"remove_water needs 1-D data, got dims {spec.dim_tags}")
-    comps = hlsvd(spec.fid, spec.dwell_s, n_components, n_fit_points)
+    x = spec.fid
+    # fit from the second point on: some exports scale the first FID point (e.g. by 1/2)
+    comps = hlsvd(x[1:], spec.dwell_s, n_components, n_fit_points)
     ppm = spec.hz_to_ppm(comps.frequency_hz)
     sel = (ppm >= min(ppm_range)) & (ppm <= max(ppm_range))
-    model = comps.fid(spec.n_points, sel)
-    n_used = min(spec.n_points, n_fit_points)
+    model = np.empty(spec.n_points, complex)
+    model[1:] = comps.fid(spec.n_points - 1, sel)
+    # the first point is extrapolated back (a·z⁻¹) and scaled as the data scale theirs
+    back = comps.amplitude / comps.poles
+    m0_all = back.sum()
+    first_scale = float(np.clip(np.real(x[0] / m0_all), 0.0, 1.5)) if abs(m0_all) > 0 else 1.0
+    model[0] = first_scale * back[sel].sum()
+    n_used = min(spec.n_points - 1, n_fit_points)
+    note = f", first point scaled by {first_scale:.2f} as in the data" if abs(first_scale - 1) > 0.1 else ""
     details = (f"Residual water removed by HLSVD (Pijnappel 1992): {len(comps.poles)} components fitted "
-               f"to the first {n_used} points, {int(sel.sum())} within {min(ppm_range):g}–{max(ppm_range):g} ppm "
-               f"subtracted.")
+               f"to FID points 2–{n_used + 1}, {int(sel.sum())} within {min(ppm_range):g}–{max(ppm_range):g} ppm "
+               f"subtracted{note}.")
     params = {"ppm_range": [float(min(ppm_range)), float(max(ppm_range))], "n_components": int(n_components),
               "n_fit_points": int(n_used), "n_removed": int(sel.sum()),
-              "removed_ppm": np.round(ppm[sel], 4).tolist()}
-    return spec.with_step(spec.fid - model, StepRecord("Nuisance peak removal", details, params))
+              "removed_ppm": np.round(ppm[sel], 4).tolist(), "first_point_scale": round(first_scale, 4)}
+    return spec.with_step(x - model, StepRecord("Nuisance peak removal", details, params))
 
 
 __all__ = ["hlsvd", "remove_water", "HlsvdComponents", "N_COMPONENTS", "N_FIT_POINTS"]

@@ -37,7 +37,11 @@ _TISSUE_RGB = {"GM": (0.90, 0.62, 0.0), "WM": (0.34, 0.71, 0.91), "CSF": (0.0, 0
 
 _RC = {"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
        "axes.spines.right": False, "path.simplify": True, "svg.image_inline": True}
-_UNSAFE = re.compile(r"<\s*(script|foreignObject|iframe)|\son\w+\s*=|javascript:", re.I)
+#: Active content that must never reach an inline SVG: script-like elements, event-handler
+#: attributes and javascript: URLs (inside tags; escaped text content cannot form tags).
+_UNSAFE = re.compile(r"<\s*(script|foreignObject|iframe|object|embed)\b"
+                     r"|<[^>]*\son[a-z]+\s*="
+                     r"|<[^>]*=\s*[\"']\s*(javascript|data:text/html)", re.I)
 
 
 def _figure(width_in: float, height_in: float, salt: str):

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import re
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from bidsmrs.outputs import naming
 from bidsmrs.report import figures
 from bidsmrs.report.collect import load_run, to_float
 from bidsmrs.report.render import generator_name, safe_figure, template_environment
+
+if TYPE_CHECKING:
+    import pandas
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +126,10 @@ def _report_link(output_dir: Path, key: tuple, src: str | None) -> str | None:
     sub = key[0]
     if not sub:
         return None
-    name = naming.report_file(sub).as_posix()
+    try:
+        name = naming.report_file(sub).as_posix()
+    except ValueError:  # not a valid BIDS label: no report can exist
+        return None
     if not (Path(output_dir) / name).exists():
         return None
     return f"{name}#run-{src}" if src else name
@@ -145,6 +151,7 @@ def _mean_spectra(output_dir: Path, rows: list[dict], srcs: Mapping[tuple, str])
         seen.add(src)
         run = load_run(output_dir, src)
         light.append(dataclasses.replace(run, fit=None, water=None))
+        problems += [f"{src}: {p}" for p in run.problems]
         if run.fit is None or not r["included"]:
             continue
         f = run.fit
@@ -200,9 +207,10 @@ def _distribution_figures(conc, rows_meta, measure: str, units: str) -> list[dic
     return out
 
 
-def render_group(output_dir: Path, *, concentrations, qc, stats=None, group_by: str | None = None,
-                 participants=None, measure: str = "conc_tissue_corrected_mM",
-                 thresholds: dict | None = None) -> str:
+def render_group(output_dir: Path, *, concentrations: pandas.DataFrame, qc: pandas.DataFrame,
+                 stats: pandas.DataFrame | None = None, group_by: str | None = None,
+                 participants: pandas.DataFrame | None = None,
+                 measure: str = "conc_tissue_corrected_mM", thresholds: dict | None = None) -> str:
     """The HTML text of the group report (see :func:`write_group_report`)."""
     from bidsmrs.report.mrsinmrs import dataset_summary
 
@@ -279,8 +287,10 @@ def render_group(output_dir: Path, *, concentrations, qc, stats=None, group_by: 
         g[0] += 1
         g[1] += int(r["included"])
     subjects = sorted({r["key"][0] for r in rows if r["key"][0]})
-    reports = [(f"sub-{s}", naming.report_file(s).as_posix(),
-                (out / naming.report_file(s)).exists()) for s in subjects]
+    reports = []
+    for sub in subjects:
+        link = _report_link(out, (sub,), None)
+        reports.append((f"sub-{sub}", link or "", link is not None))
     env = template_environment()
     return env.get_template("group.html.j2").render(
         generator=generator_name(out), measure=measure, group_by=group_by or "",
@@ -292,8 +302,9 @@ def render_group(output_dir: Path, *, concentrations, qc, stats=None, group_by: 
         reports=reports, problems=problems)
 
 
-def write_group_report(output_dir: Path, *, concentrations, qc, stats=None,
-                       group_by: str | None = None, participants=None,
+def write_group_report(output_dir: Path, *, concentrations: pandas.DataFrame, qc: pandas.DataFrame,
+                       stats: pandas.DataFrame | None = None, group_by: str | None = None,
+                       participants: pandas.DataFrame | None = None,
                        measure: str = "conc_tissue_corrected_mM",
                        thresholds: dict | None = None) -> Path:
     """Write ``OUTPUT_DIR/group.html``; return its path.

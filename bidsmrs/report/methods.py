@@ -36,7 +36,7 @@ _STEP_FRAGMENTS = (
     ("averag", "averaging"),
     ("nuisance", "water_removal"),
     ("water removal", "water_removal"),
-    ("phasing", "referencing"),
+    ("phasing", "phasing"),
     ("referenc", "referencing"),
     ("frequency shift", "referencing"),
 )
@@ -168,7 +168,7 @@ def _fmt_value(value: Any) -> str:
         return f"{value:.6g}"
     if isinstance(value, (list, tuple)):
         if len(value) > MAX_LIST_IN_TEXT:
-            return f"{len(value)} values (listed in ProcessingApplied)"
+            return f"{len(value)} values"
         return "[" + ", ".join(_fmt_value(v) for v in value) + "]"
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{k}: {_fmt_value(v)}" for k, v in value.items()) + "}"
@@ -231,11 +231,17 @@ def _num(text: Any) -> str:
     return "n/a" if text in (None, "", "n/a") else str(text)
 
 
+def _value(v: Any) -> Any:
+    """A constant that may be written as ``{"value": x, "source": ...}``."""
+    return v.get("value") if isinstance(v, Mapping) and "value" in v else v
+
+
 def _water_constants(quant: Mapping | None) -> str:
     """A sentence with the water relaxation times and contents, when the file has them."""
     if not isinstance(quant, Mapping):
         return ""
-    water = quant.get("water")
+    consts = quant.get("constants") if isinstance(quant.get("constants"), Mapping) else quant
+    water = consts.get("water")
     if not isinstance(water, Mapping):
         return "The constants used are listed in the quantification file."
     parts = []
@@ -246,12 +252,22 @@ def _water_constants(quant: Mapping | None) -> str:
             tissues = [t for t in ("gm", "wm", "csf") if t in vals]
             if tissues:
                 parts.append(f"{label} (" + "/".join(t.upper() for t in tissues) + ") "
-                             + "/".join(_fmt_value(vals[t]) for t in tissues) + unit)
+                             + "/".join(_fmt_value(_value(vals[t])) for t in tissues) + unit)
     text = "Constants: " + "; ".join(parts) + "." if parts else ""
-    alpha = quant.get("alpha")
+    alpha = _value(consts.get("alpha"))
     if alpha is not None:
         text += f" Alpha (WM/GM concentration ratio) {_fmt_value(alpha)}."
-    return (text + " All values used are listed in the quantification file.").strip()
+    return (text + " All values used, with their sources, are listed in the quantification "
+            "file.").strip()
+
+
+def _quant_citations(quant: Any) -> list[str]:
+    cites = quant.get("citations", quant.get("Citations")) if isinstance(quant, Mapping) else None
+    if isinstance(cites, Mapping):
+        return [str(v) for v in cites.values()]
+    if isinstance(cites, (list, tuple)):
+        return [str(v) for v in cites]
+    return []
 
 
 def _measures(run) -> list[str]:
@@ -330,15 +346,17 @@ def run_methods(run, *, version: str | None = None, directory: Path | None = Non
     water_scaled = any(m.startswith("conc_") for m in measures)
     if water_scaled:
         q = run.quantification or {}
-        te = q.get("EchoTime", run.preproc_header.get("EchoTime"))
-        tr = q.get("RepetitionTime", run.preproc_header.get("RepetitionTime"))
+        te = q.get("echo_time_s", q.get("EchoTime", run.preproc_header.get("EchoTime")))
+        tr = q.get("repetition_time_s", q.get("RepetitionTime",
+                                               run.preproc_header.get("RepetitionTime")))
         b.add("quantification", water="using the unsuppressed water reference",
               te=f"{float(te) * 1000:.4g} ms" if _isnum(te) else "n/a",
               tr=f"{float(tr):.4g} s" if _isnum(tr) else "n/a",
               measures=words, constants=_water_constants(run.quantification))
-        extra = q.get("Citations") if isinstance(q, Mapping) else None
-        for i, c in enumerate(extra or [], start=1):
-            b.cited.setdefault(f"quant-{i}", Reference(f"quant-{i}", str(c)))
+        known = {r.text.split(".")[0] for r in b.cited.values()}
+        for i, c in enumerate(_quant_citations(q), start=1):
+            if c.split(".")[0] not in known:  # constants' sources not already cited
+                b.cited.setdefault(f"quant-{i}", Reference(f"quant-{i}", c))
     elif measures:
         b.add("quantification_ratio", measures=words)
 

@@ -187,7 +187,9 @@ def checklist(run) -> list[ChecklistItem]:
     add(3, "Output measures", ", ".join(measures) or None,
         "concentrations table" if measures else "")
     quant = run.quantification if isinstance(run.quantification, Mapping) else {}
-    qrefs = [str(c) for c in (quant.get("Citations") or [])]
+    from bidsmrs.report.methods import _quant_citations
+
+    qrefs = [c.split(".")[0] for c in _quant_citations(quant)]
     add(3, "Quantification references and assumptions",
         ("constants and formulas in the quantification file" +
          (f" ({'; '.join(qrefs)})" if qrefs else "")) if quant else None,

@@ -41,7 +41,13 @@ def _save_figure(output_dir: Path, src: str, desc: str, fig: dict) -> None:
                       + str(fig["svg"]) + "\n")
 
 
+def _is_sourced(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and "value" in obj and set(obj) <= {"value", "source", "units"}
+
+
 def _text(obj: Any) -> str:
+    if _is_sourced(obj):
+        return _text(obj["value"]) + (f" ({obj['source']})" if obj.get("source") else "")
     if isinstance(obj, Mapping):
         return "; ".join(f"{k}: {_text(v)}" for k, v in obj.items())
     if isinstance(obj, (list, tuple)):
@@ -53,7 +59,7 @@ def _text(obj: Any) -> str:
 
 def _flatten(obj: Any, prefix: str = "", depth: int = 3) -> list[tuple[str, str]]:
     """Nested dicts -> (key path, text) rows; below ``depth`` levels values are inlined."""
-    if isinstance(obj, Mapping) and depth > 0:
+    if isinstance(obj, Mapping) and depth > 0 and not _is_sourced(obj):
         rows: list[tuple[str, str]] = []
         for k, v in obj.items():
             rows += _flatten(v, f"{prefix} › {k}" if prefix else str(k), depth - 1)
@@ -197,6 +203,10 @@ def _run_context(output_dir: Path, run: RunFiles, generator: str, *,
                             caption="Processed water reference (real part and magnitude).")
     voxel_fig = no_figure()
     t1 = run.anat_sidecar.get("T1wPath")
+    if t1 and not Path(t1).is_file():  # e.g. moved dataset or another container mount
+        from bidsmrs.report.collect import raw_source
+
+        t1 = raw_source(output_dir, run.anat_sidecar.get("Sources")) or t1
     if "anat" in run.paths and t1:
         maps = run.anat_sidecar.get("TissueMaps") if isinstance(
             run.anat_sidecar.get("TissueMaps"), Mapping) else None
@@ -249,7 +259,7 @@ def _run_context(output_dir: Path, run: RunFiles, generator: str, *,
         "water_figure": water_fig, "voxel_figure": voxel_fig, "tissue": tissue,
         "water_fit": (_flatten(run.fit_sidecar["WaterFit"], depth=1)
                       if isinstance(run.fit_sidecar.get("WaterFit"), Mapping) else []),
-        "quant": _flatten(run.quantification) if run.quantification else [],
+        "quant": _flatten(run.quantification, depth=5) if run.quantification else [],
         "methods": methods,
         "mrsinmrs": [it.as_row() for it in checklist(run)],
         "software": _software(run, generator),

@@ -6,8 +6,7 @@ Typical chain (the orchestrator, ``group.py``, reads and writes the files)::
     conc_g = gate_metabolites(conc, qc_g, thresholds)         # included / exclusion_reason
     log = exclusion_log(conc_g, qc_g)                         # for group.html
     conc_g = add_spectrum_columns(conc_g, tissue, ["gm_fraction"])
-    per_sub = collapse_repeats(conc_g)                        # one row per participant/metabolite
-    values = per_sub.rename(columns={measure: "value"})       # one acquisition/volume at a time
+    values = collapse_repeats(conc_g, measure=measure)        # one row per participant/metabolite
     group_statistics(values, participants, group_by=..., covariates=..., measure_name=measure)
     correlations(values, participants, columns=..., covariates=..., group_by=..., measure_name=measure)
 """
@@ -15,10 +14,10 @@ from bidsmrs.stats.anova import GROUP_SIZE_COLUMNS, STATS_COLUMNS, group_sizes, 
 from bidsmrs.stats.correlation import correlations
 from bidsmrs.stats.qc_gating import (QcThresholds, exclusion_criteria, exclusion_log, gate_metabolites,
                                      gate_spectra)
-from bidsmrs.stats.sessions import ENTITY_COLUMNS, add_spectrum_columns, collapse_repeats
+from bidsmrs.stats.sessions import ENTITY_COLUMNS, add_spectrum_columns, collapse_repeats, collapse_tissue
 
 __all__ = [
     "ENTITY_COLUMNS", "GROUP_SIZE_COLUMNS", "STATS_COLUMNS", "QcThresholds", "add_spectrum_columns",
-    "collapse_repeats", "correlations", "exclusion_criteria", "exclusion_log", "gate_metabolites",
-    "gate_spectra", "group_sizes", "group_statistics",
+    "collapse_repeats", "collapse_tissue", "correlations", "exclusion_criteria", "exclusion_log",
+    "gate_metabolites", "gate_spectra", "group_sizes", "group_statistics",
 ]

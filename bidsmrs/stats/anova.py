@@ -78,6 +78,7 @@ def stats_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def check_values(values: pd.DataFrame) -> None:
+    """Raise InputError unless ``values`` has one ``value`` per participant and metabolite."""
     missing = [c for c in ("participant_id", "metabolite", "value") if c not in values.columns]
     if missing:
         raise InputError(f"the values table lacks column(s) {', '.join(missing)}")
@@ -97,11 +98,15 @@ class _Design:
         covariates = list(dict.fromkeys(covariates))
         if group_by in covariates:
             raise UsageError(f"'{group_by}' is the group column and cannot also be a covariate")
+        reserved = sorted({"group", "posthoc", "assumption"} & set(covariates))
+        if reserved:
+            raise UsageError(f"a covariate cannot be named {reserved[0]!r} (a reserved term of the stats table)")
         check_values(values)
-        table, kinds = join_participants(values, participants, [group_by] + covariates)
+        table, kinds = join_participants(values, participants, [group_by] + covariates, categorical=[group_by])
         if group_order is None:
             source = participants if participants is not None and group_by in participants else table
-            source, _ = join_participants(source[["participant_id", group_by]], None, [group_by])
+            source, _ = join_participants(source[["participant_id", group_by]], None, [group_by],
+                                          categorical=[group_by])
             levels = sorted(source[group_by].dropna().unique(), key=str)
         else:
             levels = [str(g) for g in group_order]
@@ -198,7 +203,7 @@ def _metabolite_rows(design: _Design, metabolite, measure: str, test: str) -> li
         pairs.append({**base, "term": "posthoc", "contrast": f"{a}-{b}", "test": "t",
                       "statistic": float(np.squeeze(result.tvalue)), "df_num": np.nan, "df_den": fit.df_resid,
                       "p": float(np.squeeze(result.pvalue)), "effect_size": diff / root_mse,
-                      "effect_size_type": "cohens_d", "n": int(np.isin(groups, [a, b]).sum())})
+                      "effect_size_type": "cohen_d", "n": int(np.isin(groups, [a, b]).sum())})
     for row, p in zip(pairs, holm([r["p"] for r in pairs])):
         row["p_holm"] = p
     rows += pairs

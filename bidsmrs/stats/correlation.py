@@ -77,8 +77,9 @@ def _subset_rows(data: pd.DataFrame, column: str, covariates, kinds, contrast, m
             "df_num": np.nan, "n": len(data)}
     x, y = data["value"].to_numpy(float), data[column].to_numpy(float)
     if len(data) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        log.warning("%s vs %s (%s): n=%d or a constant variable, no correlation",
-                    metabolite, column, contrast, len(data))
+        # n=0 is common (e.g. no PANSS for controls): not worth a warning
+        log.log(logging.WARNING if len(data) else logging.INFO,
+                "%s vs %s (%s): n=%d or a constant variable, no correlation", metabolite, column, contrast, len(data))
         return []
     pr = stats.pearsonr(x, y)
     sr = stats.spearmanr(x, y)
@@ -140,7 +141,7 @@ def correlations(values: pd.DataFrame, participants: pd.DataFrame | None, *, col
         raise UsageError(f"column(s) {', '.join(sorted(clash))} cannot be both correlated and a covariate")
     check_values(values)
     needed = columns + covariates + ([group_by] if group_by and group_by not in covariates else [])
-    table, kinds = join_participants(values, participants, needed)
+    table, kinds = join_participants(values, participants, needed, categorical=[group_by] if group_by else [])
     for column in columns:
         if kinds[column] != "numeric":
             raise InputError(f"column '{column}' is not numeric and cannot be correlated")

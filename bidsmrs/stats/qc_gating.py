@@ -20,8 +20,8 @@ Spectrum level (``group_desc-qc_svs.tsv``, one row per spectrum)
 
 Metabolite level (``group_desc-concentrations_svs.tsv``, one row per spectrum and metabolite)
     every reason of its spectrum
-        An excluded spectrum excludes all its metabolites; a spectrum absent from the QC
-        table gives ``missing_qc``.
+        An excluded spectrum excludes all its metabolites (``spectrum_excluded`` when the
+        QC table gives no reason); a spectrum absent from the QC table gives ``missing_qc``.
     ``high_crlb``
         ``crlb_percent > max_crlb_percent`` (or the metabolite's entry in
         ``crlb_overrides``).
@@ -48,12 +48,12 @@ import numpy as np
 import pandas as pd
 
 from bidsmrs.errors import UsageError
-from bidsmrs.stats.sessions import ENTITY_COLUMNS, normalise_entities, to_numeric_or_none
+from bidsmrs.stats.sessions import ENTITY_COLUMNS, as_bool, normalise_entities, to_numeric_or_none
 
 log = logging.getLogger(__name__)
 
 SPECTRUM_REASONS = ("low_snr", "missing_snr", "broad_linewidth", "missing_linewidth")
-METABOLITE_REASONS = ("missing_qc", "high_crlb", "missing_crlb", "not_detected")
+METABOLITE_REASONS = ("missing_qc", "spectrum_excluded", "high_crlb", "missing_crlb", "not_detected")
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,7 @@ def exclusion_criteria(thresholds: QcThresholds) -> dict[str, str]:
                             if t.max_fwhm_ppm is not None else "not applied"),
         "missing_linewidth": "spectrum: fwhm_naa_ppm is n/a",
         "missing_qc": "metabolite: its spectrum has no row in the QC table",
+        "spectrum_excluded": "metabolite: its spectrum is excluded without a stated reason",
         "high_crlb": f"metabolite: {crlb}" if t.max_crlb_percent is not None or t.crlb_overrides else "not applied",
         "missing_crlb": "metabolite: crlb_percent is n/a for a detected metabolite",
         "not_detected": ("metabolite: fitted amplitude 0 (relative CRLB infinite, 999 % in LCModel/FSL-MRS); "
@@ -202,11 +203,13 @@ def gate_metabolites(conc: pd.DataFrame, gated_qc: pd.DataFrame,
         ``exclusion_reason``: the spectrum's reasons, then ``missing_qc``, ``high_crlb``,
         ``missing_crlb`` or ``not_detected`` (module docstring). Values are never changed.
     """
-    out = normalise_entities(conc)
-    spectra = normalise_entities(gated_qc)[list(ENTITY_COLUMNS) + ["exclusion_reason"]]
-    spectra = spectra.drop_duplicates(list(ENTITY_COLUMNS)).rename(columns={"exclusion_reason": "_spectrum"})
-    merged = out.drop(columns=["included", "exclusion_reason"], errors="ignore").merge(
-        spectra, on=list(ENTITY_COLUMNS), how="left")
+    keys = list(ENTITY_COLUMNS)
+    out = normalise_entities(conc).drop(columns=["included", "exclusion_reason"], errors="ignore")
+    spectra = normalise_entities(gated_qc).drop_duplicates(keys)
+    reason = spectra["exclusion_reason"].fillna("").astype(str) if "exclusion_reason" in spectra else ""
+    spectra = spectra[keys].assign(_spectrum=np.where(as_bool(spectra["included"]), "",
+                                                      np.where(reason == "", "spectrum_excluded", reason)))
+    merged = out[keys].merge(spectra, on=keys, how="left")
     merged.index = out.index
 
     crlb = _numeric(out, "crlb_percent")
@@ -220,7 +223,6 @@ def gate_metabolites(conc: pd.DataFrame, gated_qc: pd.DataFrame,
     reasons["missing_crlb"] = ~undetected & ~absent & crlb.isna()
     own = _join(reasons)
     spectrum = merged["_spectrum"].fillna("")
-    out = out.drop(columns=["included", "exclusion_reason"], errors="ignore")
     out["exclusion_reason"] = [";".join(p for p in pair if p) for pair in zip(spectrum, own)]
     out["included"] = out["exclusion_reason"] == ""
     log.info("QC: %d of %d metabolite values included", int(out["included"].sum()), len(out))
@@ -242,13 +244,13 @@ def exclusion_log(gated_conc: pd.DataFrame, gated_qc: pd.DataFrame) -> pd.DataFr
     """
     keys = list(ENTITY_COLUMNS)
     qc = normalise_entities(gated_qc)
-    spectra = qc[~qc["included"].astype(bool)]
+    spectra = qc[~as_bool(qc["included"])]
     spectra = spectra.assign(level="spectrum", metabolite=np.nan,
                              snr_naa=_numeric(spectra, "snr_naa"),
                              fwhm_naa_ppm=_numeric(spectra, "fwhm_naa_ppm"), crlb_percent=np.nan)
     conc = normalise_entities(gated_conc)
     bad = set(map(tuple, spectra[keys].to_numpy()))
-    own = conc[~conc["included"].astype(bool)]
+    own = conc[~as_bool(conc["included"])]
     own = own.loc[np.array([tuple(k) not in bad for k in own[keys].to_numpy()], dtype=bool)]
     own = own.assign(level="metabolite", crlb_percent=_numeric(own, "crlb_percent"))
     own = own.merge(qc[keys + ["snr_naa", "fwhm_naa_ppm"]].drop_duplicates(keys), on=keys, how="left") \

@@ -6,7 +6,7 @@ statistics need one value per participant and metabolite. This module
 
 - normalises the BIDS entity columns so tables read from different files join
   (:func:`normalise_entities`, :func:`add_spectrum_columns`);
-- collapses repeated spectra (:func:`collapse_repeats`);
+- collapses repeated spectra (:func:`collapse_repeats`, :func:`collapse_tissue`);
 - joins participant attributes from ``participants.tsv`` and decides whether each one is
   numeric or categorical (:func:`join_participants`, :func:`column_kind`).
 
@@ -124,20 +124,31 @@ def _coerce_numeric(table: pd.DataFrame, exclude: Iterable[str]) -> pd.DataFrame
 
 
 def to_numeric_or_none(series: pd.Series) -> pd.Series | None:
-    """``series`` as floats when every non-missing value is a number, else None."""
+    """``series`` as floats when every non-missing value is a number, else None.
+
+    A column with only missing values (e.g. water-scaled columns without a water
+    reference) becomes all-NaN floats.
+    """
     if pd.api.types.is_bool_dtype(series):
         return None
     if pd.api.types.is_numeric_dtype(series):
         return series.astype(float)
     text = series.map(lambda v: np.nan if _label(v) == "n/a" else v)
     numbers = pd.to_numeric(text, errors="coerce")
-    if numbers.isna().sum() != text.isna().sum() or text.isna().all():
+    if numbers.isna().sum() != text.isna().sum():
         return None
     return numbers.astype(float)
 
 
-def collapse_repeats(conc: pd.DataFrame, *, sessions: str = "first",
-                     runs: str = "mean") -> pd.DataFrame:
+def as_bool(series: pd.Series) -> pd.Series:
+    """``included`` as booleans, also when read back from a TSV (``true``/``false``)."""
+    if pd.api.types.is_bool_dtype(series):
+        return series
+    return series.map(lambda v: str(v).strip().lower() in ("true", "1", "1.0", "yes")).astype(bool)
+
+
+def collapse_repeats(conc: pd.DataFrame, *, sessions: str = "first", runs: str = "mean",
+                     measure: str | None = None) -> pd.DataFrame:
     """One row per participant (and acquisition, volume, metabolite) from repeated spectra.
 
     Parameters
@@ -154,6 +165,10 @@ def collapse_repeats(conc: pd.DataFrame, *, sessions: str = "first",
         values, each session weighted equally.
     runs : {"mean", "first"}
         Within a session, average the included runs, or keep the first included one.
+    measure : str, optional
+        A concentrations column (e.g. ``conc_tissue_corrected_mM``) to return as ``value``,
+        the input of :func:`bidsmrs.stats.anova.group_statistics`; rows where it is missing
+        are dropped. The other numeric columns are kept.
 
     Returns
     -------
@@ -169,6 +184,8 @@ def collapse_repeats(conc: pd.DataFrame, *, sessions: str = "first",
     ------
     UsageError
         For an unknown ``sessions`` or ``runs`` mode.
+    InputError
+        When ``measure`` is not a numeric column of ``conc``.
 
     Notes
     -----
@@ -181,10 +198,14 @@ def collapse_repeats(conc: pd.DataFrame, *, sessions: str = "first",
         raise UsageError(f"runs must be one of {', '.join(RUN_MODES)}, not {runs!r}")
     table = normalise_entities(conc)
     if "included" in table.columns:
-        table = table[table["included"].astype(bool)]
+        table = table[as_bool(table["included"])]
     table = _coerce_numeric(table, exclude=list(ENTITY_COLUMNS) + ["metabolite"])
     keys = ["participant_id", "acquisition", "volume"] + (["metabolite"] if "metabolite" in table else [])
     values = _numeric_columns(table, exclude=keys + ["session", "run", "n_spectra"])
+    if measure is not None and measure not in values:
+        raise InputError(f"unknown measure '{measure}'; numeric columns: {', '.join(values)}")
+    if measure is not None:
+        table = table.dropna(subset=[measure])
     table = table[keys + ["session", "run"] + values]
 
     per_session = _reduce(table, keys + ["session"], "run", values, runs)
@@ -195,7 +216,28 @@ def collapse_repeats(conc: pd.DataFrame, *, sessions: str = "first",
         out = _reduce(per_session, keys, "session", values, "first", count="n_spectra")
     else:
         out = _reduce(per_session, keys, "session", values, "mean", count="n_spectra")
-    return out[keys[:1] + ["session"] + keys[1:] + values + ["n_spectra"]].reset_index(drop=True)
+    out = out[keys[:1] + ["session"] + keys[1:] + values + ["n_spectra"]].reset_index(drop=True)
+    return out if measure is None else out.rename(columns={measure: "value"})
+
+
+def collapse_tissue(tissue: pd.DataFrame, *, sessions: str = "first", runs: str = "mean") -> pd.DataFrame:
+    """One row per participant of the tissue table (``gm_fraction`` ...), for covariates.
+
+    Same rules as :func:`collapse_repeats`. Prefer :func:`add_spectrum_columns` on the
+    gated concentrations before collapsing: it averages the fractions of exactly the
+    spectra whose values are used (this function averages all spectra, also excluded ones).
+
+    Raises
+    ------
+    InputError
+        When a participant has spectra from several acquisitions or volumes of interest
+        (their fractions differ; select one first).
+    """
+    out = collapse_repeats(tissue.drop(columns=["included"], errors="ignore"), sessions=sessions, runs=runs)
+    dup = out["participant_id"][out["participant_id"].duplicated()]
+    if not dup.empty:
+        raise InputError(f"{dup.iloc[0]} has tissue fractions for several acquisitions/volumes; select one")
+    return out.drop(columns=["session", "acquisition", "volume", "n_spectra"])
 
 
 def _reduce(table: pd.DataFrame, keys: list[str], over: str, values: list[str], mode: str,
@@ -225,12 +267,12 @@ def column_kind(series: pd.Series, name: str) -> str:
     InputError
         For free text (too many distinct values to be a category) or an empty column.
     """
-    if to_numeric_or_none(series) is not None:
-        return "numeric"
     present = series.map(_label)
     present = present[present != "n/a"]
     if present.empty:
         raise InputError(f"column '{name}' has no values")
+    if to_numeric_or_none(series) is not None:
+        return "numeric"
     levels = present.nunique()
     if levels <= max(2, min(MAX_CATEGORICAL_LEVELS, len(present) // 2)):
         return "categorical"
@@ -238,8 +280,8 @@ def column_kind(series: pd.Series, name: str) -> str:
                      f"({levels} distinct text values in {len(present)} rows)")
 
 
-def join_participants(values: pd.DataFrame, participants: pd.DataFrame | None,
-                      columns: Sequence[str]) -> tuple[pd.DataFrame, dict[str, str]]:
+def join_participants(values: pd.DataFrame, participants: pd.DataFrame | None, columns: Sequence[str],
+                      categorical: Sequence[str] = ()) -> tuple[pd.DataFrame, dict[str, str]]:
     """Add participant attributes to a per-participant table and type them.
 
     Parameters
@@ -252,6 +294,9 @@ def join_participants(values: pd.DataFrame, participants: pd.DataFrame | None,
         ``participants.tsv`` as read; None when the dataset has none.
     columns : sequence of str
         Columns needed (group, covariates, clinical scores).
+    categorical : sequence of str
+        Columns that are categories whatever they hold (the group column: codes 1/2/3
+        become the labels ``'1'``, ``'2'``, ``'3'``).
 
     Returns
     -------
@@ -295,7 +340,7 @@ def join_participants(values: pd.DataFrame, participants: pd.DataFrame | None,
         table = table.merge(info, on="participant_id", how="left")
     kinds = {}
     for col in dict.fromkeys(columns):
-        kinds[col] = column_kind(table[col], col)
+        kinds[col] = "categorical" if col in categorical else column_kind(table[col], col)
         if kinds[col] == "numeric":
             table[col] = to_numeric_or_none(table[col])
         else:

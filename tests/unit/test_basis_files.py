@@ -155,6 +155,13 @@ def test_unreadable_inputs_raise_one_line_input_error(tmp_path):
     (j / "x.json").write_text('{"a": 1}')
     with pytest.raises(InputError, match="basis_re"):
         load_basis(j)
+    dup = tmp_path / "dup"
+    dup.mkdir()
+    fid = peak_fid(256, 2.5e-4, 123.2, 3.0)
+    _write_fsl(dup, "Cr", fid)
+    (dup / "Cr2.json").write_text((dup / "Cr.json").read_text())  # same basis_name twice
+    with pytest.raises(InputError, match="duplicate"):
+        load_basis(dup)
 
 
 def test_namelist_parser_handles_strings_and_arrays():

@@ -21,6 +21,8 @@ MINI = ["Cr", "NAA", "Lac"]
     ({"PulseSequenceType": "LASER"}, None, ("laser", "PulseSequenceType")),
     ({"SequenceName": "svs_st"}, None, ("steam", "SequenceName")),
     ({"SequenceName": "svs_se"}, None, ("press", "SequenceName")),
+    ({"SequenceName": "PROBE-P"}, None, ("press", "SequenceName")),
+    ({"SequenceName": "eja_svs_slaser"}, None, ("slaser", "SequenceName")),
     ({}, {"acquisition": "press"}, ("press", "acq entity")),
     ({}, {"acq": "slaser"}, ("slaser", "acq entity")),
 ])
@@ -111,3 +113,14 @@ def test_shaped_refocusing_is_part_of_the_cache_key(tmp_path):
     again = default_basis(**kw, refocusing=PulseShape("sinc", 5.2e-3, 1200.0, 100), n_positions=9)
     assert again.meta["cache"]["status"] == "hit"
     np.testing.assert_array_equal(again.fids, shaped.fids)
+
+
+def test_timing_from_sidecar_lists_and_bad_values():
+    assert resolve_timing("steam", 0.011, sidecar={"MixingTime": [0.03]})["mixing_time_s"] == 0.03
+    with pytest.raises(InputError, match="--tm"):
+        resolve_timing("steam", 0.011, sidecar={"MixingTime": "thirty"})
+    good = [0.005, 0.01, 0.01, 0.01, 0.005]
+    assert resolve_timing("slaser", 0.04, sidecar={"PulseSequenceTiming": good})["delays_s"] == good
+    bad = [0.01, 0.01, 0.01, 0.005, 0.005]  # sums to TE but forms no echo: equal spacing used
+    assert resolve_timing("slaser", 0.04, sidecar={"PulseSequenceTiming": bad})["delays_s"] == \
+        pytest.approx(good)

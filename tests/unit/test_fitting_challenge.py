@@ -41,7 +41,10 @@ def test_datasets_1_to_10_combined_metabolites(basis):
     from benchmarks.challenge import run
 
     ours, fsl, cr, _ = run(SHARED, range(1, 11), verbose=False)
+    # Loose regression bounds (measured 2026-11-22: per_high 3.0, per_all 15.9, mm_all 0.31;
+    # the noise floor of per_high is ≈ 2.7, see benchmarks/RESULTS_fitting.md).
     assert ours["per_high"] <= 4.0
-    assert ours["per_all"] <= 20.0
-    assert ours["mm_all"] <= 0.40
+    assert ours["per_all"] <= 18.0
+    assert ours["mm_all"] <= 0.36
+    assert ours["mm_all"] < fsl["mm_all"] and ours["per_all"] < fsl["per_all"]
     assert cr == pytest.approx(10.8, abs=0.2)

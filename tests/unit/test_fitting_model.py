@@ -230,3 +230,39 @@ def test_only_macromolecules():
     fit = fit_spectrum(spec, basis)
     assert fit.amplitude("MM20") == pytest.approx(truth["MM20"], rel=0.05)
     assert set(fit.params["shift_hz"]) == {"macromolecules"}
+
+
+def test_auto_baseline_smoothness_adapts():
+    """Stiffest candidate for a constant offset, a more flexible one for a wavy baseline."""
+    basis = synthetic_basis()
+    spec, truth = simulate(basis, seed=16, noise_sd=0.05)
+    offset = spec.replace(fid=spec.fid + np.r_[30.0 + 20.0j, np.zeros(N - 1)])  # constant in the spectrum
+    flat = fit_spectrum(offset, basis)
+    grid = FitOptions().baseline_ed_grid_per_ppm
+    assert flat.params["baseline"]["ed_per_ppm"] == pytest.approx(min(grid), rel=0.05)
+    assert flat.amplitude("NAA") == pytest.approx(truth["NAA"], rel=0.02)
+    ppm = spec.ppm
+    wavy_spec = 25.0 * np.exp(-0.5 * ((ppm - 1.2) / 0.25) ** 2) + 20.0 * np.exp(-0.5 * ((ppm - 3.4) / 0.3) ** 2)
+    from bidsmrs.spectrum import to_fid
+    wavy = spec.replace(fid=spec.fid + to_fid(wavy_spec.astype(complex)))
+    fit = fit_spectrum(wavy, basis)
+    assert fit.params["baseline"]["ed_per_ppm"] > 1.0
+    assert fit.amplitude("NAA") == pytest.approx(truth["NAA"], rel=0.03)
+    assert fit.amplitude("Cr") == pytest.approx(truth["Cr"], rel=0.05)
+
+
+def test_per_metabolite_shift_recovered():
+    basis = synthetic_basis()
+    truth = {k: v for k, v in TRUTH.items()}
+    t = np.arange(N) * DWELL
+    fid = sum((v * basis.fids[:, basis.index(k)] * (np.exp(2j * np.pi * 1.5 * t) if k == "Cho" else 1.0))
+              for k, v in truth.items())
+    from bidsmrs.simulate import voigt_decay
+    fid = fid * voigt_decay(t, 3.0, 2.0)
+    spec = make_spectrum(fid, dwell_s=DWELL, spectrometer_mhz=SF, noise_sd=0.01, rng=np.random.default_rng(17))
+    fit = fit_spectrum(spec, basis)
+    d = fit.params["metabolite_shift_hz"]
+    assert d["Cho"] - d["NAA"] == pytest.approx(1.5, abs=0.3)
+    fixed = fit_spectrum(spec, basis, FitOptions(metabolite_shifts=False))
+    assert abs(fit.amplitude("Cho") - 1.5) < abs(fixed.amplitude("Cho") - 1.5)
+    assert fit.amplitude("Cho") == pytest.approx(1.5, rel=0.03)

@@ -37,12 +37,13 @@ def test_falls_back_to_creatine_then_water():
     spec = _spec(no_naa * np.exp(2j * np.pi * 5.0 * t), noise_sd=0.01, rng=np.random.default_rng(2))
     out = reference_metabolite(spec)
     assert out.history[-1].params["reference_peak"] == "Cr"
-    assert "absent or weak" in out.history[-1].details
+    assert "(NAA absent or weak)" in out.history[-1].details
     assert abs(fit_peak(out, (2.9, 3.1)).ppm - 3.027) < 0.003
     water_only = _spec(peak_fid(N, DWELL, SF, 4.60, amplitude=50, lorentz_hz=6), noise_sd=0.01,
                        rng=np.random.default_rng(3))
     out = reference_metabolite(water_only)
     assert out.history[-1].params["reference_peak"] == "water"
+    assert "(NAA, Cr absent or weak)" in out.history[-1].details
     assert abs(out.history[-1].params["shift_hz"] + 0.05 * SF) < 0.3  # 4.60 → 4.65 ppm is −0.05·SF Hz
 
 

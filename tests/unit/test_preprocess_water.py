@@ -58,3 +58,19 @@ def test_requires_1d():
     spec = make_spectrum(np.ones((N, 2), complex), dwell_s=DWELL, spectrometer_mhz=SF, dim_tags=("DIM_DYN",))
     with pytest.raises(ValueError, match="1-D"):
         remove_water(spec)
+
+
+def test_halved_first_point_does_not_shift_baseline():
+    """Some exports halve the first FID point; removing water must not offset the spectrum."""
+    clean = clean_metabolite_fid(N, DWELL, SF)
+    water = peak_fid(N, DWELL, SF, 4.68, amplitude=100.0, lorentz_hz=8.0, gauss_hz=4.0)
+    x = clean + water
+    x[0] *= 0.5
+    out = remove_water(make_spectrum(x, dwell_s=DWELL, spectrometer_mhz=SF))
+    truth = clean.copy()
+    truth[0] *= 0.5
+    ppm = out.ppm
+    flat = (ppm < -1.0) | (ppm > 6.0)
+    err = np.abs(out.spectrum() - np.fft.fftshift(np.fft.fft(truth)))[flat]
+    assert err.max() < 0.01 * np.abs(np.fft.fft(water)).max()
+    assert abs(out.history[-1].params["first_point_scale"] - 0.5) < 0.05

@@ -95,3 +95,15 @@ def test_unknown_measure_or_group_column_is_an_error(group):
         write_group_report(out, concentrations=conc, qc=qc, measure="nope")
     with pytest.raises(ValueError, match="group-by"):
         write_group_report(out, concentrations=conc, qc=qc, group_by="nope")
+
+
+def test_participants_without_outputs_are_listed(group):
+    out, srcs, _, _ = group
+    conc, qc = group_tables(out, srcs)
+    extra = pd.DataFrame({"participant_id": ["sub-09", "sub-bad_label"], "included": False,
+                          "exclusion_reason": "no participant outputs (failed or not run)"})
+    html = write_group_report(out, concentrations=conc, qc=pd.concat([qc, extra], ignore_index=True)
+                              ).read_text()
+    log = html.split('id="exclusions"')[1].split("<h3>All spectra</h3>")[0]
+    assert "sub-09" in log and "no participant outputs (failed or not run)" in log
+    assert "sub-09 <span class=\"small\">(no report)</span>" in html

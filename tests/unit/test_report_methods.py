@@ -24,7 +24,7 @@ def _params_words(params: dict) -> list[str]:
     words = []
     for k, v in params.items():
         if isinstance(v, list) and len(v) > 6:
-            v = f"{len(v)} values (listed in ProcessingApplied)"
+            v = f"{len(v)} values"
         elif isinstance(v, list):
             v = "[" + ", ".join(f"{x:.6g}" if isinstance(x, float) else str(x) for x in v) + "]"
         elif isinstance(v, float):
@@ -50,6 +50,9 @@ def test_methods_names_each_step_with_parameters(out):
     assert "Hall et al. 2014" in text and "Rodgers" not in text  # S/N² weights, not WSVD
     assert "0.2–4.2 ppm" in text and "builtin:simulated" in text
     assert "TE 30 ms" in text and "GM 0.55" in text
+    assert "water T1 (GM/WM/CSF) 1.331/0.832/3.817 s" in text and "Alpha (WM/GM concentration ratio) 0.5" in text
+    assert "Wyss PO et al." in text  # constants' sources from the quantification file
+    assert "Phasing" not in text and "A zero-order phase correction was applied" in text
     assert "doi:10.1002/mrm.25094" in text  # reference list
 
 

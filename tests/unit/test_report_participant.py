@@ -233,3 +233,29 @@ def test_recorded_corrections_align_the_raw_transients(tmp_path, coils):
 
     assert spread(after) < 0.5 * spread(raw.spectrum)
     assert spread(after) < 0.25
+
+
+def test_voxel_figure_finds_a_moved_t1w_through_sources(tmp_path):
+    import json
+
+    out = tmp_path / "out"
+    src = make_participant_tree(out, "08", runs=[FixtureRun("sub-08_acq-press",
+                                                            with_transients=False)])[0]
+    side = out / naming.anat_file(src, extension=".json")
+    meta = json.loads(side.read_text())
+    meta["T1wPath"] = "/nonexistent/mount/sub-08_T1w.nii.gz"
+    side.write_text(json.dumps(meta))
+    html = write_participant_report(out, "08").read_text()
+    assert "Figure not available" not in html
+    assert (out / naming.figure_file(src, "voxel")).read_text().count("<image") == 3
+
+
+def test_render_svg_guard_allows_escaped_text_but_not_active_content():
+    from matplotlib.figure import Figure
+
+    from bidsmrs.report.figures import render_svg
+
+    fig = Figure()
+    fig.text(0.1, 0.5, "x onload=1 javascript: <script>")  # text only: escaped, allowed
+    svg = render_svg(fig, "ok")
+    assert "&lt;script&gt;" in svg and "<script" not in svg

@@ -56,7 +56,7 @@ def test_partial_correlation_removes_a_confounder():
     assert (partial["df_den"] == n - 2 - 2).all() and (partial["effect_size_type"] == "partial_r").all()
     # the partial r equals the correlation of the parts of Glx and score that age does not explain
     one = values[values.metabolite == "rep000"]["value"].to_numpy()
-    resid = [v - np.polyval(np.polyfit(np.c_[age][:, 0], v, 1), age) for v in (one, score)]
+    resid = [v - np.polyval(np.polyfit(age, v, 1), age) for v in (one, score)]
     with_age_only = correlations(values[values.metabolite == "rep000"], participants, columns=["score"],
                                  covariates=["age"])
     assert with_age_only.set_index("test").loc["partial_pearson", "statistic"] == pytest.approx(

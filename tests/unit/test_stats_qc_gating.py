@@ -115,3 +115,17 @@ def test_thresholds_validated_frozen_and_described():
     text = exclusion_criteria(t)
     assert "snr_naa < 10.0" in text["low_snr"] and "GABA: > 30.0" in text["high_crlb"]
     assert t.to_dict()["crlb_overrides"] == {"GABA": 30.0}
+
+
+def test_gated_qc_read_back_from_tsv():
+    """'' reasons read back as NaN and included as text still gate the metabolites."""
+    qc = gate_spectra(_qc())
+    qc["exclusion_reason"] = qc["exclusion_reason"].replace("", np.nan)
+    qc["included"] = qc["included"].map({True: "true", False: "false"})
+    extra = pd.DataFrame({"participant_id": ["sub-06"], "acquisition": "press", "volume": "dacc", "run": "1",
+                          "included": [False], "exclusion_reason": [np.nan]})
+    conc = pd.concat([_conc(), _conc()[lambda t: t.participant_id == "01"].assign(participant_id="06")])
+    gated = gate_metabolites(conc, pd.concat([qc, extra]))
+    by = gated.set_index(["participant_id", "metabolite"])["exclusion_reason"]
+    assert by[("sub-01", "NAA")] == "" and by[("sub-02", "NAA")] == "low_snr"
+    assert (gated[gated.participant_id == "sub-06"]["exclusion_reason"].str.startswith("spectrum_excluded")).all()

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from bidsmrs.errors import InputError, UsageError
-from bidsmrs.stats.sessions import add_spectrum_columns, collapse_repeats, column_kind, join_participants
+from bidsmrs.stats.sessions import (add_spectrum_columns, collapse_repeats, collapse_tissue, column_kind,
+                                    join_participants)
 
 
 def _conc():
@@ -88,3 +89,34 @@ def test_join_participants_prefix_and_errors():
         join_participants(values, None, ["age"])
     with pytest.raises(InputError, match="sub-01 more than once"):
         join_participants(values, pd.concat([participants, participants]), ["age"])
+
+
+def test_all_missing_measure_stays_a_column_and_empty_attribute_is_an_error():
+    conc = _conc().assign(conc_raw_water_mM="n/a")
+    out = collapse_repeats(conc)
+    assert "conc_raw_water_mM" in out.columns and out["conc_raw_water_mM"].isna().all()
+    with pytest.raises(InputError, match="'age' has no values"):
+        column_kind(pd.Series(["n/a", np.nan]), "age")
+
+
+def test_included_read_back_from_tsv_as_text():
+    conc = _conc()
+    conc["included"] = conc["included"].map({True: "true", False: "false"})
+    out = collapse_repeats(conc).set_index("participant_id")
+    assert out.loc["sub-02", "conc_tissue_corrected_mM"] == 7.0
+
+
+def test_measure_becomes_value_and_tissue_collapses_per_participant():
+    conc = _conc().assign(conc_raw_water_mM=1.0)
+    conc.loc[0, "conc_tissue_corrected_mM"] = np.nan  # sub-01 ses-1 run 1 has no value
+    out = collapse_repeats(conc, measure="conc_tissue_corrected_mM").set_index("participant_id")
+    assert out.loc["sub-01", "value"] == 3.0 and out.loc["sub-01", "n_spectra"] == 1
+    assert "conc_raw_water_mM" in out.columns
+    with pytest.raises(InputError, match="unknown measure 'flag'"):
+        collapse_repeats(conc, measure="flag")
+    tissue = _conc().drop(columns=["metabolite", "conc_tissue_corrected_mM"]).assign(gm_fraction=0.5)
+    per_participant = collapse_tissue(tissue)
+    assert per_participant["participant_id"].tolist() == ["sub-01", "sub-02"]
+    assert per_participant["gm_fraction"].tolist() == [0.5, 0.5]
+    with pytest.raises(InputError, match="several acquisitions/volumes"):
+        collapse_tissue(pd.concat([tissue, tissue.assign(volume="pcc")]))
