@@ -4,6 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.bidsmrs-installed
 PYTEST_ARGS ?=
+# one BLAS thread per test worker: the suite runs two workers on two cores
+export OMP_NUM_THREADS ?= 1
+export OPENBLAS_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
 
 .PHONY: demo test test-fast install clean benchmarks
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -126,8 +127,19 @@ def _scaling_per_amplitude(basis, tissue, config, water_amplitude):
     return {m: float(table.loc[m, "conc_tissue_corrected_mM"]) for m in basis.names}
 
 
-def make_participant_data(basis, true_mM: dict, tissue, config, rng):
-    """Metabolite transients (n_points × 32), water FID, amplitudes and truth rows."""
+@dataclass(frozen=True)
+class SyntheticAcquisition:
+    """One participant's synthetic data and the truth behind it."""
+
+    transients: np.ndarray      # (n_points, n_transients) complex, stored convention
+    water: np.ndarray           # (n_points,) complex
+    amplitudes: dict            # basis amplitudes (molecules) used
+    drift_hz: np.ndarray        # per-transient frequency offset applied (Hz)
+    phase_deg: np.ndarray       # per-transient zero-order phase applied (degrees)
+
+
+def make_participant_data(basis, true_mM: dict, tissue, config, rng) -> SyntheticAcquisition:
+    """Metabolite transients with drift, phase jitter and noise, a water FID, and the truth."""
     from bidsmrs.simulate import combine_basis, peak_fid, smooth_baseline_fid
 
     water_amplitude = 2.0e4
@@ -155,7 +167,7 @@ def make_participant_data(basis, true_mM: dict, tissue, config, rng):
     water = peak_fid(N_POINTS, DWELL_S, SF_MHZ, 4.65, amplitude=water_amplitude, lorentz_hz=lorentz_hz + 1.0,
                      gauss_hz=gauss_hz)
     water = water + noise_sd * 0.2 * (rng.standard_normal(N_POINTS) + 1j * rng.standard_normal(N_POINTS))
-    return transients, water, amps
+    return SyntheticAcquisition(transients, water, amps, drift, phases)
 
 
 def truth_rows(participant_id: str, true_mM: dict, amps: dict) -> list[dict]:
@@ -215,7 +227,8 @@ def write_demo_dataset(outdir: Path, *, cache_dir: Path | None = None) -> dict[s
         true_mM = {m: v * s for (m, v), s in zip(TYPICAL_MM.items(), scale)}
         if group == "patient":
             true_mM["Glu"] *= 0.85
-        transients, water, amps = make_participant_data(basis, true_mM, tissue, config, rng)
+        acq = make_participant_data(basis, true_mM, tissue, config, rng)
+        transients, water, amps = acq.transients, acq.water, acq.amplitudes
         truth += truth_rows(sub, true_mM, amps)
 
         anat = bids / sub / "anat"

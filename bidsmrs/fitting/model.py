@@ -111,6 +111,9 @@ class FitOptions:
         threads only add contention. None leaves the process setting alone.
     max_nfev : int
         Function evaluations per non-linear pass.
+    jacobian : {"golub-pereyra", "kaufman"}
+        Projected Jacobian of the variable-projection residual: exact (Golub & Pereyra 1973)
+        or Kaufman's (1975) cheaper approximation.
     """
 
     ppm_range: tuple[float, float] = (0.2, 4.2)
@@ -133,6 +136,7 @@ class FitOptions:
     compute_crlb: bool = True
     blas_threads: int | None = 1
     max_nfev: int = 200
+    jacobian: str = "golub-pereyra"
 
     def __post_init__(self):
         if self.baseline not in ("spline", "poly", "none"):
@@ -269,31 +273,61 @@ class _Problem:
         self._cache_key, self._cache = key, out
         return out
 
+    def derivative_blocks(self, ev):
+        """``F[t·b̃_m]`` and ``F[t²·b̃_m]`` over the fit range, phased (n × M each): every
+        derivative of the model columns with respect to a non-linear parameter is a multiple
+        of one of them (or of the columns themselves, for the phases)."""
+        if "t1" not in ev:
+            shaped, ph, t = ev["shaped"], ev["ph"][:, None], self.t
+            ev["t1"] = self.to_fit_range(t[:, None] * shaped) * ph
+            ev["t2"] = self.to_fit_range((t * t)[:, None] * shaped) * ph
+        return ev["t1"], ev["t2"]
+
     def model_derivatives(self, theta, ev):
         """∂(A·c)/∂θ over the fit range (complex, n × P), for the non-linear parameters."""
         lay = self.layout
         c = ev["c"]
-        shaped = ev["shaped"]
-        ph = ev["ph"]
+        t1, t2 = self.derivative_blocks(ev)
         ac = ev["a"] @ c
-        t = self.t
         d = np.zeros((self.y.size, lay.size), complex)
         d[:, lay.i_phase0] = 1j * ac
         if self.opt.fit_phase1:
             d[:, lay.i_phase1] = 1j * self.dppm * ac
-        weighted = shaped * c[None, :]
-        cols = []
+        t1c = t1 * c[None, :]
         for g in range(self.n_groups):
-            sg = weighted[:, self.groups == g].sum(axis=1)
-            cols.append(2j * np.pi * t * sg)   # shift
-            cols.append(-np.pi * t * sg)       # Lorentzian
-        cols.append(-(t * t) * weighted.sum(axis=1))  # Gaussian rate
-        td = np.stack(cols, axis=1)
-        d[:, 2:lay.i_dshift] = self.to_fit_range(td) * ph[:, None]
+            sg = t1c[:, self.groups == g].sum(axis=1)
+            d[:, lay.i_shift(g)] = 2j * np.pi * sg
+            d[:, lay.i_lorentz(g)] = -np.pi * sg
+        d[:, lay.i_gauss] = -(t2 @ c)
         if lay.n_shift:
-            tdm = 2j * np.pi * t[:, None] * weighted[:, self.shift_members]
-            d[:, lay.i_dshift:] = self.to_fit_range(tdm) * ph[:, None]
+            d[:, lay.i_dshift:] = 2j * np.pi * t1c[:, self.shift_members]
         return d
+
+    def second_term(self, ev):
+        """``G[j, k] = Re((∂A_j/∂θ_k)ᴴ·W·r)``: the Golub–Pereyra term of the projected Jacobian
+        (r = current weighted residual / σ), for every column j and parameter k."""
+        lay = self.layout
+        n = self.y.size
+        t1, t2 = self.derivative_blocks(ev)
+        r = ev["r"]
+        w = self.baseline.project_out(r[:n] + 1j * r[n:], self.lam)
+        a = ev["a"]
+        m = a.shape[1]
+        g = np.zeros((m, lay.size))
+        g[:, lay.i_phase0] = np.imag(a.conj().T @ w)
+        if self.opt.fit_phase1:
+            g[:, lay.i_phase1] = np.imag(a.conj().T @ (self.dppm * w))
+        t1w = t1.conj().T @ w
+        t2w = t2.conj().T @ w
+        for grp in range(self.n_groups):
+            member = self.groups == grp
+            g[member, lay.i_shift(grp)] = 2 * np.pi * np.imag(t1w[member])
+            g[member, lay.i_lorentz(grp)] = -np.pi * np.real(t1w[member])
+        g[:, lay.i_gauss] = -np.real(t2w)
+        if lay.n_shift:
+            k = np.arange(lay.n_shift)
+            g[self.shift_members, lay.i_dshift + k] = 2 * np.pi * np.imag(t1w[self.shift_members])
+        return g
 
     def priors(self, theta):
         lay = self.layout
@@ -315,13 +349,22 @@ class _Problem:
         return np.concatenate([ev["r"], pr])
 
     def jacobian(self, theta):
+        """Jacobian of :meth:`residual`: variable projection over the free (positive)
+        amplitudes, Golub & Pereyra (1973) form ``−[P⊥·dX·c + (X_F⁺)ᵀ·dX_Fᵀ·r]`` (or Kaufman's
+        1975 approximation, the first term only, with ``jacobian="kaufman"``)."""
         ev = self.evaluate(theta)
         d = self.model_derivatives(theta, ev)
         g = self.stack(self.baseline.project_out(d, self.lam))
-        free = ev["c"] > 0
-        if free.any():
-            qf, _ = np.linalg.qr(ev["x"][:, free])
+        free = np.flatnonzero(ev["c"] > 0)
+        if free.size:
+            qf, rf = np.linalg.qr(ev["x"][:, free])
             g = g - qf @ (qf.T @ g)
+            if self.opt.jacobian == "golub-pereyra":
+                g2 = self.second_term(ev)[free]
+                try:
+                    g = g + qf @ np.linalg.solve(rf.T, g2) * self.noise_sd
+                except np.linalg.LinAlgError:
+                    pass
         j = -g / self.noise_sd
         if not self.opt.fit_phase1:
             j[:, self.layout.i_phase1] = 0.0

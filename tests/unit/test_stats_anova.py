@@ -62,7 +62,7 @@ def test_power_and_right_pair_with_covariates():
                               measure_name="x")
     omnibus = result[result.term == "group"].set_index("metabolite")["p"]
     power = (omnibus < 0.05).mean()
-    assert power >= 0.80, power  # measured 0.88 (seed 1)
+    assert power >= 0.80, power  # measured 0.92 (seed 1)
     posthoc = result[result.term == "posthoc"]
     detected = posthoc[posthoc.metabolite.isin(omnibus[omnibus < 0.05].index)]
     best = detected.loc[detected.groupby("metabolite")["p"].idxmin(), "contrast"]
@@ -88,7 +88,7 @@ def test_false_positive_rate(covariates):
     values, participants = simulate(3, NULL, 1000, covariate_effects=bool(covariates))
     result = group_statistics(values, participants, group_by="group", covariates=covariates, measure_name="x")
     p = result[result.term == "group"]["p"]
-    assert 0.03 <= (p < 0.05).mean() <= 0.07, (p < 0.05).mean()
+    assert 0.03 <= (p < 0.05).mean() <= 0.07, (p < 0.05).mean()  # measured 0.054 (ANOVA), 0.055 (ANCOVA)
     assert (p < 0.01).mean() <= 0.02
     posthoc = result[result.term == "posthoc"]
     family = posthoc.groupby("metabolite")["p_holm"].min()
