@@ -29,10 +29,29 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                 "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "NUMEXPR_NUM_THREADS")
 
 
+def _load_numeric_libraries() -> None:
+    """Load every native thread pool the pipeline uses, so that it can be limited.
+
+    threadpoolctl only sees libraries that are already loaded, and scipy bundles its own
+    OpenBLAS, loaded on the first ``import scipy.linalg``: without this, the first participant
+    of a process ran scipy's BLAS with all cores and later ones with ``--omp-nthreads``, which
+    changed the last digits of its results (serial and parallel outputs then differed).
+    """
+    import numpy  # noqa: F401
+
+    try:
+        import scipy.fft  # noqa: F401
+        import scipy.linalg  # noqa: F401
+        import scipy.optimize  # noqa: F401
+    except ImportError:  # pragma: no cover - scipy is a dependency
+        pass
+
+
 def _limit_threads(n: int) -> None:
     """Pin numeric libraries of this (worker) process to ``n`` threads."""
     for var in _THREAD_VARS:  # for libraries that read them at load time (a worker's own environment)
         os.environ[var] = str(n)
+    _load_numeric_libraries()
     try:
         from threadpoolctl import threadpool_limits
 
@@ -82,6 +101,9 @@ def _run_limited(fn, subject, runs, settings):
 
     _private_library_dirs()
     _clean_participant_outputs(settings, subject)
+    for var in _THREAD_VARS:  # libraries loaded later in this process read these
+        os.environ[var] = str(settings.omp_nthreads)
+    _load_numeric_libraries()
     with threadpool_limits(settings.omp_nthreads):
         return fn(subject, runs, settings)
 

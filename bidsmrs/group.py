@@ -6,6 +6,7 @@ outputs (failed or not run) are listed in the QC table with ``included = false``
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -135,29 +136,62 @@ def _wide(conc: pd.DataFrame, measure: str) -> pd.DataFrame:
 
 
 def _statistics(conc, tissue, participants, settings: Settings) -> pd.DataFrame:
-    from bidsmrs.stats import anova, correlation, sessions
+    from bidsmrs.stats import sessions
 
     if participants is None:
         raise InputError("participants.tsv is missing: --group-by/--correlate need it", settings.bids_dir)
     measure = settings.measure
-    if measure not in CONCENTRATION_COLUMNS:
+    if measure not in CONCENTRATION_COLUMNS or measure in ("metabolite", "flag"):
         raise InputError(f"--measure {measure} is not a concentrations column; choose one of "
                          f"{', '.join(c for c in CONCENTRATION_COLUMNS if c not in ('metabolite', 'flag'))}")
-    included = conc[conc["included"].astype(bool)] if "included" in conc else conc
-    values = sessions.collapse_repeats(included, measure=measure)
-    covariate_table = participants.copy()
-    if not tissue.empty:
-        tis = sessions.collapse_tissue(tissue) if hasattr(sessions, "collapse_tissue") else \
-            tissue.groupby("participant_id", as_index=False)[["gm_fraction", "wm_fraction", "csf_fraction"]].mean()
-        covariate_table = covariate_table.merge(tis, on="participant_id", how="left")
+    tissue_cols = [c for c in ("gm_fraction", "wm_fraction", "csf_fraction")
+                   if c in tissue.columns and tissue[c].notna().any()]
+    if tissue_cols:  # per-spectrum covariates, averaged over exactly the spectra used
+        conc = sessions.add_spectrum_columns(conc, tissue, tissue_cols)
+    values = sessions.collapse_repeats(conc, measure=measure)
+    values = values[values["value"].notna()]
+    if settings.group_by:
+        values = _analysable(values, participants, settings.group_by)
+    frames = []
+    with warnings.catch_warnings():  # tiny groups make scipy's normality tests warn; n is reported
+        warnings.simplefilter("ignore", RuntimeWarning)
+        frames += _tests(values, participants, settings, measure)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _tests(values, participants, settings: Settings, measure: str) -> list[pd.DataFrame]:
+    from bidsmrs.stats import anova, correlation
+
     frames = []
     if settings.group_by:
-        frames.append(anova.group_statistics(values, covariate_table, group_by=settings.group_by,
+        frames.append(anova.group_statistics(values, participants, group_by=settings.group_by,
                                              covariates=settings.covariates, measure_name=measure))
     if settings.correlate:
-        frames.append(correlation.correlations(values, covariate_table, columns=settings.correlate,
-                                               covariates=settings.covariates, group_by=settings.group_by))
-    return pd.concat(frames, ignore_index=True)
+        frames.append(correlation.correlations(values, participants, columns=settings.correlate,
+                                               covariates=settings.covariates, group_by=settings.group_by,
+                                               measure_name=measure))
+    return frames
+
+
+def _analysable(values: pd.DataFrame, participants: pd.DataFrame, group_by: str) -> pd.DataFrame:
+    """Drop metabolites in which a group has fewer than 2 participants after QC (logged).
+
+    When no metabolite is left, all are kept so that the statistics raise their own clear
+    error naming the group and its n.
+    """
+    if group_by not in participants.columns:
+        return values  # group_statistics names the available columns
+    groups = participants.set_index("participant_id")[group_by]
+    counts = values.assign(group=values["participant_id"].map(groups)).groupby(["metabolite", "group"]).size()
+    n_groups = groups.dropna().nunique()
+    ok = [m for m in values["metabolite"].unique()
+          if m in counts.index.get_level_values(0) and len(counts[m]) == n_groups and counts[m].min() >= 2]
+    skipped = sorted(set(values["metabolite"]) - set(ok))
+    if ok and skipped:
+        log.warning("group statistics skip %d metabolite(s) with fewer than 2 participants per group after QC: %s",
+                    len(skipped), ", ".join(skipped))
+        return values[values["metabolite"].isin(ok)]
+    return values
 
 
 def _stats_sidecar(settings: Settings) -> dict:

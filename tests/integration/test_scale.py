@@ -65,7 +65,7 @@ def snapshot(root: Path) -> dict[str, tuple]:
 def env_for(cache: Path, **extra) -> dict:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("XDG_", "MPLCONFIGDIR", "DENO_", "PYTEST_", "BIDSMRS_"))}
-    env.update(BIDSMRS_CACHE=str(cache), PYTHONPATH=str(PROJECT), OMP_NUM_THREADS="1")
+    env.update(BIDSMRS_CACHE=str(cache), PYTHONPATH=str(PROJECT))
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -86,6 +86,9 @@ def cache(tmp_path_factory) -> Path:
 def _private_env(cache, monkeypatch):
     monkeypatch.setenv("BIDSMRS_CACHE", str(cache))
     monkeypatch.setenv("MPLCONFIGDIR", str(cache / "matplotlib"))  # restored after each test
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"):  # execution pins them in-process; undo after
+        monkeypatch.setenv(var, os.environ.get(var, "1"))
 
 
 @pytest.fixture(scope="module")
