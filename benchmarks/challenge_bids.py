@@ -43,16 +43,18 @@ def write_challenge_bids(root: Path, datasets, shared: Path) -> Path:
     from bidsmrs.io.nifti_mrs import save_nifti_mrs
     from bidsmrs.spectrum import Spectrum
 
-    src = shared / "data" / "mrs_fitting_challenge" / "datasets_text"
+    base = shared / "data" / "mrs_fitting_challenge"
     write_json(root / "dataset_description.json", {"Name": "ISMRM MRS fitting challenge (Marjanska 2022)",
                                                    "BIDSVersion": "1.10.0", "License": "CC-BY-SA-4.0",
                                                    "Authors": ["Marjanska M", "Deelchand D", "Kreis R"]})
     rows = []
-    for n in datasets:
-        cols = np.loadtxt(src / f"dataset{n}.txt")
+    files = {f"ds{n:02d}": base / "datasets_text" / f"dataset{n}.txt" for n in datasets}
+    files["crtest"] = base / "Cr_water_scaling_text" / "Cr_10mM_test_water_scaling.txt"
+    for label, path in files.items():
+        cols = np.loadtxt(path)
         metab = cols[:, 0] + 1j * cols[:, 1]
         water = cols[:, 2] + 1j * cols[:, 3]
-        sub = f"sub-ds{n:02d}"
+        sub = f"sub-{label}"
         rows.append(sub)
         mrs = root / sub / "mrs"
         common = {"SpectrometerFrequency": [SF_MHZ], "ResonantNucleus": ["1H"], "EchoTime": TE_S,
@@ -69,7 +71,7 @@ def write_challenge_bids(root: Path, datasets, shared: Path) -> Path:
 
 
 def run(datasets, shared: Path, workdir: Path, nprocs: int = 1) -> pd.DataFrame:
-    """Convert, run the CLI, return the long table of estimates (dataset, metabolite, estimate_mM)."""
+    """Convert, run the CLI, return the long table of estimates (participant, metabolite, estimate_mM)."""
     from bidsmrs.cli import main
     from bidsmrs.outputs import naming
     from bidsmrs.outputs.tables import read_tsv
@@ -86,11 +88,30 @@ def run(datasets, shared: Path, workdir: Path, nprocs: int = 1) -> pd.DataFrame:
         raise RuntimeError(f"bidsmrs exited with {code}")
     rows = []
     for path in naming.find_concentration_tables(out):
-        n = int(naming.src_of(path).split("_")[0].replace("sub-ds", ""))
+        label = naming.src_of(path).split("_")[0].replace("sub-", "")
         t = read_tsv(path)
-        rows += [{"dataset": n, "metabolite": m, "estimate_mM": v}
+        rows += [{"participant": label, "metabolite": m, "estimate_mM": v}
                  for m, v in zip(t.metabolite, t.conc_tissue_corrected_mM)]
     return pd.DataFrame(rows)
+
+
+def summarise(est: pd.DataFrame, shared: Path, datasets) -> dict:
+    """The bench/README.md metrics of the CLI estimates, and the creatine test (tCr, mM)."""
+    from benchmarks.challenge import SUMS, metrics, read_table
+
+    table: dict[str, dict[int, float]] = {}
+    for row in est.itertuples():
+        if row.participant.startswith("ds"):
+            table.setdefault(row.metabolite, {})[int(row.participant[2:])] = row.estimate_mM
+    for name, parts in SUMS.items():
+        if all(p in table for p in parts):
+            table[name] = {d: sum(table[p][d] for p in parts) for d in table[parts[0]]}
+    truth = read_table(shared / "bench" / "challenge_truth_datasets_1-10.csv")
+    fsl = read_table(shared / "bench" / "fslmrs_2.4.8_newton_datasets_1-10.csv")
+    ours = metrics(table, truth, [d for d in datasets if d <= 10])
+    theirs = metrics(fsl, truth, [d for d in datasets if d <= 10])
+    cr = est[(est.participant == "crtest") & (est.metabolite == "tCr")].estimate_mM
+    return {"bidsmrs": ours, "fslmrs": theirs, "creatine_tCr_mM": float(cr.iloc[0]) if len(cr) else float("nan")}
 
 
 def _parse_range(text: str):
@@ -107,8 +128,6 @@ def main(argv=None) -> int:
     p.add_argument("--keep", type=Path, help="keep the BIDS dataset and outputs here")
     p.add_argument("--nprocs", type=int, default=1)
     opts = p.parse_args(argv)
-    from benchmarks.challenge import estimates_from_table, print_metrics
-
     datasets = _parse_range(opts.datasets)
     t0 = time.perf_counter()
     if opts.keep:
@@ -117,8 +136,13 @@ def main(argv=None) -> int:
     else:
         with tempfile.TemporaryDirectory() as tmp:
             est = run(datasets, opts.shared, Path(tmp), opts.nprocs)
-    print(f"bidsmrs CLI on {len(datasets)} datasets: {time.perf_counter() - t0:.1f} s wall")
-    print_metrics(estimates_from_table(est), opts.shared)
+    wall = time.perf_counter() - t0
+    res = summarise(est, opts.shared, datasets)
+    print(f"bidsmrs CLI on challenge datasets {opts.datasets} + creatine test: {wall:.1f} s wall")
+    print(f"{'metric':<18}{'bidsmrs':>10}{'FSL-MRS':>10}")
+    for key in ("mm_all", "per_all", "mm_high", "per_high", "median_per_high", "median_per_all"):
+        print(f"{key:<18}{res['bidsmrs'][key]:>10.3f}{res['fslmrs'][key]:>10.3f}")
+    print(f"creatine test (tCr, expected 10.8 ± 0.2 mM): {res['creatine_tCr_mM']:.2f} mM")
     return 0
 
 

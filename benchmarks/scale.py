@@ -112,13 +112,13 @@ class TreeMonitor:
             self._stop.wait(self.interval)
 
 
-def run_bidsmrs(bids: Path, out: Path, work: Path, nprocs: int, env: dict, report: bool) -> dict:
+def run_bidsmrs(bids: Path, out: Path, work: Path, nprocs: int, env: dict, report: bool, label: str) -> dict:
     cmd = [sys.executable, "-m", "bidsmrs", str(bids), str(out), "participant", "--skip-bids-validation",
            "--tissue-fractions", "0.6", "0.4", "0", "--nprocs", str(nprocs), "-w", str(work)]
     if not report:
         cmd.append("--no-report")
     t0 = time.perf_counter()
-    with open(out.parent / f"{out.name}.stderr", "w") as err:
+    with open(out.parent / f"{label}.stderr", "w") as err:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err, cwd=str(PROJECT))
         with TreeMonitor(proc.pid) as mon:
             code = proc.wait()
@@ -159,7 +159,7 @@ def main(argv=None) -> int:
         out, work = scratch / f"out-n{n}", scratch / f"work-n{n}"
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
-        r = run_bidsmrs(ds.root, out, work, n, env, a.report)
+        r = run_bidsmrs(ds.root, out, work, n, env, a.report, f"run-n{n}")
         t = tables(out)
         r["n_tables"] = len(t)
         r["identical"] = None if ref_tables is None else (t == ref_tables)
@@ -170,8 +170,9 @@ def main(argv=None) -> int:
               f"{r['n_tables']} tables, identical to first: {r['identical']}", file=sys.stderr)
     children_maxrss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     n_last = a.nprocs[-1]
-    rerun = run_bidsmrs(ds.root, scratch / f"out-n{n_last}", scratch / f"work-n{n_last}", n_last, env, a.report)
-    log_text = (scratch / f"out-n{n_last}.stderr").read_text()
+    rerun = run_bidsmrs(ds.root, scratch / f"out-n{n_last}", scratch / f"work-n{n_last}", n_last, env, a.report,
+                        f"rerun-n{n_last}")
+    log_text = (scratch / f"rerun-n{n_last}.stderr").read_text()
     skipped_line = next((ln for ln in log_text.splitlines() if "participant level finished" in ln), "")
     print(f"no-op rerun (--nprocs {n_last}): exit {rerun['code']}, {rerun['wall_s']:.1f} s; {skipped_line}",
           file=sys.stderr)
@@ -179,8 +180,10 @@ def main(argv=None) -> int:
     base = dict(results).get(1)
     if a.markdown:
         now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        print(f"Date {now}; `uname -a`: `{' '.join(platform.uname())}`; `nproc`: {os.cpu_count()} "
-              f"(affinity {len(os.sched_getaffinity(0))}); load average before: "
+        uname = subprocess.run(["uname", "-a"], capture_output=True, text=True).stdout.strip() or " ".join(platform.uname())
+        nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or os.cpu_count()
+        print(f"Date {now}; `uname -a`: `{uname}`; `nproc`: {nproc}; Python {platform.python_version()} "
+              f"({os.cpu_count()} CPUs); load average at the end: "
               f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
         print(f"Command: `.venv/bin/python -m benchmarks.scale --participants {a.participants} "
               f"--nprocs {' '.join(map(str, a.nprocs))}{' --report' if a.report else ''} --markdown`\n")

@@ -68,7 +68,7 @@ def _cache_root() -> Path | None:
     return None
 
 
-def _private_library_dirs() -> None:
+def private_library_dirs() -> None:
     """Point matplotlib's config/cache (default ``~/.cache/matplotlib``) into the bidsmrs cache."""
     if os.environ.get("MPLCONFIGDIR"):
         return
@@ -99,7 +99,7 @@ def _run_limited(fn, subject, runs, settings):
     """One participant in this process: caches private, stale temporaries gone, threads pinned."""
     from threadpoolctl import threadpool_limits
 
-    _private_library_dirs()
+    private_library_dirs()
     _clean_participant_outputs(settings, subject)
     for var in _THREAD_VARS:  # libraries loaded later in this process read these
         os.environ[var] = str(settings.omp_nthreads)
@@ -111,7 +111,7 @@ def _run_limited(fn, subject, runs, settings):
 def map_subjects(fn: Callable, by_subject: Mapping[str, Sequence], settings) -> list:
     """Apply ``fn`` to every participant; results in participant order."""
     items = sorted(by_subject.items())
-    _private_library_dirs()  # before any worker starts: they inherit the environment
+    private_library_dirs()  # before any worker starts: they inherit the environment
     if settings.dask_scheduler:
         return _map_dask(fn, items, settings)
     if settings.nprocs > 1 and len(items) > 1:

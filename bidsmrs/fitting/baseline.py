@@ -162,15 +162,3 @@ def no_baseline(n_points: int, ppm_range: tuple[float, float]) -> BaselineBasis:
     z = np.zeros((n_points, 0))
     return BaselineBasis(kind="none", design=z, q=z, s=np.zeros(0), to_coef=np.zeros((0, 0)),
                          penalty=np.zeros((0, 0)), span_ppm=float(abs(ppm_range[1] - ppm_range[0])))
-
-
-def evaluate_spline(coef: np.ndarray, ppm: np.ndarray, ppm_range: tuple[float, float],
-                    knot_spacing_ppm: float) -> np.ndarray:
-    """Evaluate spline coefficients (from :func:`spline_basis`) on any ppm axis; zero outside
-    the fit range."""
-    lo, hi = float(min(ppm_range)), float(max(ppm_range))
-    inside = (ppm >= lo) & (ppm <= hi)
-    basis = spline_basis(ppm[inside], ppm_range, knot_spacing_ppm)
-    out = np.zeros(ppm.shape, dtype=np.result_type(coef, float))
-    out[inside] = basis.design @ coef
-    return out

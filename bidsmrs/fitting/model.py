@@ -29,13 +29,14 @@ Uncertainty: Cramér–Rao bounds from the Fisher information of the full model 
 (see :mod:`.crlb`; amplitudes held at zero by the constraint are treated as known).
 
 Baseline smoothness ``"auto"`` (after ABfit, Wilson 2021): fit once with a stiff baseline, then,
-with the non-linear parameters fixed, choose among candidate effective dimensions per ppm the one
-minimising the Akaike criterion ``N·ln(RSS/N) + κ·ED_total`` (κ = 2: AIC; unknown-variance form,
-so that a systematic misfit counts as noise rather than being chased by the baseline), then refit.
-The candidates stop at 3 ED/ppm: a baseline that flexible varies on scales of ≈ 0.3 ppm, i.e.
-already close to the span of the Glu/Gln/GABA multiplets and the MM bands it must not absorb
-(in vivo, the AIC keeps asking for more flexibility as long as the basis does not match the data
-exactly, which it never does).
+with the non-linear parameters fixed, choose among candidate baselines the one minimising the
+Akaike criterion ``N·ln(RSS/N) + κ·ED_total`` (κ = 2: AIC; unknown-variance form, so that a
+systematic misfit counts as noise rather than being chased by the baseline), then refit. The
+candidates are a complex constant (the offset that first-point conventions leave; the simplest
+baseline) and the spline at 0.5–3 effective dimensions per ppm. They stop at 3 ED/ppm: a
+baseline that flexible varies on scales of ≈ 0.3 ppm, i.e. already close to the span of the
+Glu/Gln/GABA multiplets and the MM bands it must not absorb (in vivo, the AIC keeps asking for
+more flexibility as long as the basis does not match the data exactly, which it never does).
 
 Everything is deterministic (no random starts).
 """
@@ -80,9 +81,13 @@ class FitOptions:
     baseline_aic_penalty : float
         ``κ`` of the automatic smoothness criterion, per effective dimension (2 = AIC).
     baseline_penalty_order : int
-        Order of the coefficient differences penalised (P-spline). 1: an infinitely stiff
-        baseline is a complex constant (the offset left by first-point conventions and
-        artefacts, the most common "baseline"); 2: a straight line.
+        Order of the coefficient differences penalised (P-spline; Eilers & Marx 1996 use 2).
+        The null space is what an infinitely stiff baseline can still do: 1, a complex constant
+        (the offset left by first-point conventions); 2 (default), a straight line (also the
+        tilt of residual-water tails across the fit range).
+    baseline_constant_candidate : bool
+        With ``"auto"``, also offer the AIC a complex-constant baseline (ED 1 per part), the
+        simplest model (first-point offsets), below the spline's straight-line limit.
     baseline_ed_grid_per_ppm : tuple of float
         Candidate effective dimensions per ppm for ``"auto"``.
     baseline_initial_ed_per_ppm : float
@@ -123,8 +128,9 @@ class FitOptions:
     baseline_knot_spacing_ppm: float = 0.15
     baseline_smoothness: str | float = "auto"
     baseline_aic_penalty: float = 2.0
-    baseline_penalty_order: int = 1
-    baseline_ed_grid_per_ppm: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
+    baseline_penalty_order: int = 2
+    baseline_constant_candidate: bool = True
+    baseline_ed_grid_per_ppm: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
     baseline_initial_ed_per_ppm: float = 0.75
     poly_order: int = 2
     metabolite_shifts: bool = True
@@ -428,6 +434,9 @@ def _thread_controller():
 
 def _fit_spectrum(spectrum: Spectrum, basis: Basis, options: FitOptions) -> FitResult:
     fid = np.asarray(spectrum.fid)
+    if fid.ndim > 1 and all(n == 1 for n in fid.shape[1:]):  # singleton higher dimensions
+        spectrum = spectrum.replace(fid=fid.reshape(-1), dim_tags=())
+        fid = spectrum.fid
     if fid.ndim != 1:
         raise FitError(f"fit_spectrum needs one averaged FID, got data of shape {fid.shape} "
                        f"with dims {spectrum.dim_tags}")
@@ -512,20 +521,24 @@ def _fit_spectrum(spectrum: Spectrum, basis: Basis, options: FitOptions) -> FitR
         noise_source = "fit residual (no signal-free region on the axis)"
         prob.noise_sd = noise_sd
         prob._cache_key = None
+        refit_noise = True
+    else:
+        refit_noise = False
 
     # Baseline smoothness at the stage-1 solution, then stage 2: everything together.
     ed_chosen = basis_bl.effective_dimension(lam) / basis_bl.span_ppm if basis_bl.n_coef else 0.0
     changed = False
+    penalty_order = opts.baseline_penalty_order
     if opts.baseline == "spline" and isinstance(opts.baseline_smoothness, str):
-        lam_new, ed_chosen, _ = _choose_smoothness(prob, theta, opts)
-        changed = lam_new != prob.lam
-        prob.lam = lam_new
+        basis_new, lam_new, ed_chosen, penalty_order = _choose_smoothness(prob, theta, opts, ppm_fit, (lo, hi))
+        changed = lam_new != prob.lam or basis_new is not prob.baseline
+        prob.baseline, prob.lam = basis_new, lam_new
         prob._cache_key = None
-    if lay.n_shift or changed:
+    if lay.n_shift or changed or refit_noise:
         theta = _optimise(prob, theta, lower, upper)
 
     return _assemble(prob, theta, spectrum, rb, noise_sd, noise_source, (lo, hi), group_names,
-                     ed_chosen)
+                     ed_chosen, penalty_order)
 
 
 def _make_baseline(opts: FitOptions, ppm_fit, rng):
@@ -545,7 +558,7 @@ def _initialise(prob: _Problem, max_shift, lower, upper):
     ymag = ymag - ymag.mean()
     step = 1.0 if max_shift <= 40 else max_shift / 40
     shifts = np.arange(-max_shift, max_shift + 1e-9, step)
-    widths = (2.0, 6.0, 12.0)
+    widths = tuple(w * prob.sf for w in (0.015, 0.05, 0.1))  # ppm → Hz (≈ 2, 6, 12 Hz at 3 T)
     best = (-np.inf, 0.0, widths[0])
     for lw in widths:
         env = envelope(prob.t, np.full(shifts.size, lw), 0.0, shifts)
@@ -608,37 +621,47 @@ def _inside(theta, lower, upper):
     return np.clip(theta, lo, hi)
 
 
-def _choose_smoothness(prob: _Problem, theta, opts: FitOptions):
-    """Effective dimension per ppm minimising an AIC at fixed non-linear parameters.
+def _choose_smoothness(prob: _Problem, theta, opts: FitOptions, ppm_fit, rng):
+    """Baseline (design and λ) minimising an AIC at fixed non-linear parameters.
 
-    ``AIC(λ) = N·ln(RSS(λ)/N) + κ·ED_total(λ)`` with ``N`` real data values (real and imaginary
-    parts over the fit range), ``RSS`` the residual sum of squares of data − metabolites −
-    baseline (penalty excluded) and ``ED_total`` the effective dimension of the complex baseline.
-    The unknown-variance form lets a systematic misfit (basis mismatch in vivo) count as noise
-    instead of being chased by the baseline.
+    ``AIC = N·ln(RSS/N) + κ·ED_total`` with ``N`` real data values (real and imaginary parts
+    over the fit range), ``RSS`` the residual sum of squares of data − metabolites − baseline
+    (penalty excluded) and ``ED_total`` the effective dimension of the complex baseline. The
+    unknown-variance form lets a systematic misfit (basis mismatch in vivo) count as noise
+    instead of being chased by the baseline. Candidates: the spline at each effective dimension
+    of the grid and, with ``baseline_constant_candidate``, a complex constant (the simplest
+    baseline: the offset of first-point conventions).
+
+    Returns
+    -------
+    (BaselineBasis, λ, ED per ppm, penalty order)
     """
+    candidates = [(prob.baseline, prob.baseline.lam_for_ed_per_ppm(ed), opts.baseline_penalty_order)
+                  for ed in opts.baseline_ed_grid_per_ppm]
+    if opts.baseline_constant_candidate and opts.baseline_penalty_order != 1:
+        flat = bl.spline_basis(ppm_fit, rng, opts.baseline_knot_spacing_ppm, penalty_order=1)
+        candidates.insert(0, (flat, flat.lam_for_ed_per_ppm(0.0), 1))
     best = None
-    saved = prob.lam
+    saved = prob.baseline, prob.lam
     n_eff = 2 * prob.y.size
-    for ed in opts.baseline_ed_grid_per_ppm:
-        lam = prob.baseline.lam_for_ed_per_ppm(ed)
-        prob.lam = lam
+    for basis, lam, order in candidates:
+        prob.baseline, prob.lam = basis, lam
         prob._cache_key = None
         ev = prob.evaluate(theta)
         r0 = prob.y - ev["a"] @ ev["c"]
-        resid = r0 - prob.baseline.smooth(r0, lam)
+        resid = r0 - basis.smooth(r0, lam)
         rss = float(np.vdot(resid, resid).real)
-        ed_total = 2.0 * prob.baseline.effective_dimension(lam)
+        ed_total = 2.0 * basis.effective_dimension(lam)
         crit = n_eff * np.log(max(rss, 1e-300) / n_eff) + opts.baseline_aic_penalty * ed_total
-        if best is None or crit < best[2]:
-            best = (lam, prob.baseline.effective_dimension(lam) / prob.baseline.span_ppm, crit)
-    prob.lam = saved
+        if best is None or crit < best[0]:
+            best = (crit, basis, lam, basis.effective_dimension(lam) / basis.span_ppm, order)
+    prob.baseline, prob.lam = saved
     prob._cache_key = None
-    return best
+    return best[1:]
 
 
 def _assemble(prob: _Problem, theta, spectrum: Spectrum, rb: Basis, noise_sd, noise_source, rng,
-              group_names, ed_per_ppm) -> FitResult:
+              group_names, ed_per_ppm, penalty_order) -> FitResult:
     lay = prob.layout
     prob._cache_key = None
     ev = prob.evaluate(theta)
@@ -680,6 +703,7 @@ def _assemble(prob: _Problem, theta, spectrum: Spectrum, rb: Basis, noise_sd, no
             "knot_spacing_ppm": float(prob.opt.baseline_knot_spacing_ppm) if prob.opt.baseline == "spline" else None,
             "poly_order": int(prob.opt.poly_order) if prob.opt.baseline == "poly" else None,
             "ed_per_ppm": float(ed_per_ppm),
+            "penalty_order": int(penalty_order) if prob.opt.baseline == "spline" else None,
             "lambda": float(prob.lam),
             "smoothness": prob.opt.baseline_smoothness if isinstance(prob.opt.baseline_smoothness, str)
             else float(prob.opt.baseline_smoothness),

@@ -27,7 +27,7 @@ from scipy.optimize import least_squares
 
 from bidsmrs.errors import FitError
 from bidsmrs.fitting.crlb import noise_sd_from_regions
-from bidsmrs.fitting.lineshape import gauss_fwhm_from_rate, gauss_rate_from_fwhm, voigt_fwhm_hz
+from bidsmrs.fitting.lineshape import gauss_fwhm_from_rate, voigt_fwhm_hz
 from bidsmrs.spectrum import Spectrum, to_spectrum
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,9 @@ def fit_water(spectrum: Spectrum, window_ppm: float | None = None) -> WaterFit:
         When the data are not 1-D, not finite, or carry no peak above the noise.
     """
     fid = np.asarray(spectrum.fid)
+    if fid.ndim > 1 and all(n == 1 for n in fid.shape[1:]):  # singleton higher dimensions
+        spectrum = spectrum.replace(fid=fid.reshape(-1), dim_tags=())
+        fid = spectrum.fid
     if fid.ndim != 1:
         raise FitError(f"fit_water needs one averaged FID, got shape {fid.shape}")
     if not np.all(np.isfinite(fid)):
@@ -165,4 +168,4 @@ def fit_water(spectrum: Spectrum, window_ppm: float | None = None) -> WaterFit:
                     lorentz_hz=l_fit, gauss_hz=gauss_hz, amplitude_spectral=float(abs(coef[0])))
 
 
-__all__ = ["WaterFit", "fit_water", "gauss_rate_from_fwhm"]
+__all__ = ["WaterFit", "fit_water"]

@@ -16,6 +16,7 @@ participant. Errors about the request as a whole raise (UsageError, NoDataError,
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import re
@@ -526,6 +527,37 @@ def _discover_run(root: Path, svs: Path, role_labels: Mapping[str, tuple[str, ..
                   t1w_source=t1_source, notes=tuple(notes))
 
 
+def _access_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be opened (symlink loop, dangling symlink, ...), else None.
+
+    Checked at discovery so that a run with such a file fails alone with one line, before
+    anything (e.g. the resumability hash) tries to read it.
+    """
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"{path}: symlink loop"
+        if os.path.islink(path):
+            target = os.readlink(path)
+            hint = "; run `datalad get` on it" if "annex" in target else ""
+            return f"{path}: broken symlink (target {target} not found{hint})"
+        if exc.errno == errno.ENOENT:
+            return f"{path}: file not found"
+        return f"{path}: cannot access file ({exc.strerror})"
+    return None
+
+
+def _with_access_check(run: MrsRun) -> MrsRun:
+    if run.error:
+        return run
+    for path in [run.svs_path, *run.references.values()]:  # the T1w is checked where it is used
+        problem = _access_problem(path)
+        if problem:
+            return dataclasses.replace(run, error=problem)
+    return run
+
+
 def _passes(path: Path, filters: Mapping) -> bool:
     """Apply simple pybids-style entity filters (long or short names) to a file name."""
     if not filters:
@@ -625,7 +657,7 @@ def find_runs(bids_dir: str | os.PathLike, *, participant_labels: Iterable[str] 
         sub = parse_bids_name(path.name)[0].get("sub", "")
         if not _is_raw_mrs_path(path, root, sub):
             continue
-        runs.append(_discover_run(root, path, role_labels, ref_filter, t1_filter))
+        runs.append(_with_access_check(_discover_run(root, path, role_labels, ref_filter, t1_filter)))
     stems: dict[str, int] = {}
     for r in runs:
         stems[r.source_stem] = stems.get(r.source_stem, 0) + 1

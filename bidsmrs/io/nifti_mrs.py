@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "load_nifti_mrs", "save_nifti_mrs", "read_header_extension", "bids_sidecar_for",
-    "processing_entry", "KNOWN_DIM_TAGS", "DEFAULT_DIM_TAGS", "MAX_DATA_BYTES", "INTENT_NAME",
+    "processing_entry", "KNOWN_DIM_TAGS", "DEFAULT_DIM_TAGS", "MAX_DATA_BYTES", "INTENT_NAME", "MIN_POINTS",
 ]
 
 #: Dimension tags defined by NIfTI-MRS 0.11 (``dim_5``..``dim_7`` values).
@@ -53,6 +53,8 @@ KNOWN_DIM_TAGS = frozenset({
 DEFAULT_DIM_TAGS = ("DIM_COIL", "DIM_DYN", "DIM_INDIRECT_0")
 #: Refuse files whose declared data exceed this many bytes (before reading them).
 MAX_DATA_BYTES = 2 * 1024 ** 3
+#: Fewer spectral points than this per FID cannot be a spectrum (refused with a clear message).
+MIN_POINTS = 16
 #: ``intent_name`` written (NIfTI-MRS standard version 0.11).
 INTENT_NAME = "mrs_v0_11"
 #: NIfTI-MRS code of the JSON header extension.
@@ -131,32 +133,79 @@ def _check_path(path: Path) -> None:
 
 
 def _sniff(path: Path) -> None:
-    """Cheap format check of the first bytes: gzip magic for .gz, NIfTI sizeof_hdr (348/540)."""
+    """Cheap format checks before nibabel sees the file.
+
+    gzip magic for ``.gz`` and a complete, CRC-checked gzip stream (nibabel stops reading at
+    the end of the data, so a missing or damaged gzip trailer would otherwise go unnoticed);
+    NIfTI ``sizeof_hdr`` (348/540) and ``dim[0]`` in 1–7.
+    """
     import gzip
     import struct
+    import zlib
 
+    gz = path.name.endswith(".gz")
     try:
         with open(path, "rb") as fh:
-            head = fh.read(4)
-            if path.name.endswith(".gz"):
+            head = fh.read(540)
+            if gz:
                 if head[:2] != b"\x1f\x8b":
                     raise InputError("not a NIfTI file: named .gz but not gzip-compressed", path)
                 fh.seek(0)
-                with gzip.GzipFile(fileobj=fh) as gz:
-                    head = gz.read(4)
+                with gzip.GzipFile(fileobj=fh) as stream:
+                    head = stream.read(540)
+                    total = len(head)
+                    while total <= MAX_DATA_BYTES + (1 << 20):  # to the end: checks size and CRC
+                        block = stream.read(1 << 20)
+                        if not block:
+                            break
+                        total += len(block)
     except InputError:
         raise
-    except (OSError, EOFError) as exc:
+    except EOFError:
+        raise InputError("file truncated or corrupt: the gzip stream ends early (incomplete copy or "
+                         "download?)", path) from None
+    except (OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise InputError(f"not a readable NIfTI file ({_short(exc, path=path)})", path) from None
     if len(head) < 4:
         raise InputError("not a NIfTI file: shorter than a NIfTI header", path)
-    sizes = {struct.unpack("<i", head)[0], struct.unpack(">i", head)[0]} & {348, 540}
+    sizes = {struct.unpack("<i", head[:4])[0], struct.unpack(">i", head[:4])[0]} & {348, 540}
     if not sizes:
         raise InputError("not a NIfTI file: no NIfTI-1/NIfTI-2 header (sizeof_hdr is not 348/540)",
                          path)
-    if not path.name.endswith(".gz") and path.stat().st_size < min(sizes):
+    if not gz and path.stat().st_size < min(sizes):
         raise InputError(f"file truncated: {path.stat().st_size} bytes, shorter than the "
                          f"{min(sizes)}-byte NIfTI header", path)
+    size = min(sizes)
+    if len(head) >= size:
+        fmt, off = ("q", 16) if size == 540 else ("h", 40)
+        ndims = {struct.unpack(f"{e}{fmt}", head[off: off + struct.calcsize(fmt)])[0] for e in "<>"}
+        if not ndims & set(range(1, 8)):
+            shown = min(ndims, key=abs)
+            raise InputError(f"invalid NIfTI header: dim[0] = {shown} (the number of dimensions must be 1 "
+                             "to 7; NIfTI-MRS uses 4 to 7)", path)
+
+
+def _check_not_truncated(img, path: Path) -> None:
+    """An uncompressed file shorter than its header's vox_offset + data size → InputError.
+
+    Checked before the header extension is parsed, so a file cut inside its extension is
+    reported as truncated (not as "no extension"). Invalid dims are left to the later checks.
+    """
+    if path.name.endswith(".gz"):
+        return
+    try:
+        shape = _declared_shape(img, path)
+        itemsize = img.header.get_data_dtype().itemsize
+    except Exception:
+        return
+    nbytes = int(np.prod(shape, dtype=np.float64) * itemsize)
+    if nbytes > MAX_DATA_BYTES:
+        return  # refused with its own message
+    offset = getattr(img.dataobj, "offset", None)
+    expected = int(offset if offset is not None else img.header.get_data_offset()) + nbytes
+    size = path.stat().st_size
+    if size < expected:
+        raise InputError(f"file truncated: {size} bytes, the header declares {expected}", path)
 
 
 def _load_image(path: Path):
@@ -398,6 +447,7 @@ def _load(p: Path, side: dict) -> Spectrum:
     """:func:`load_nifti_mrs` without the final catch-all."""
     _check_path(p)
     img = _load_image(p)
+    _check_not_truncated(img, p)
     ext = _extension_dict(img, p)
 
     shape = _declared_shape(img, p)
@@ -448,6 +498,11 @@ def _load(p: Path, side: dict) -> Spectrum:
     bad = int(np.count_nonzero(~np.isfinite(data)))
     if bad:
         raise InputError(f"data contain {bad} non-finite samples (NaN/Inf) out of {data.size}", p)
+    if data.shape[0] < MIN_POINTS:
+        raise InputError(f"FIDs of {data.shape[0]} point(s); at least {MIN_POINTS} spectral points are "
+                         "needed", p)
+    if not np.any(data):
+        raise InputError("data are all zero (no signal)", p)
 
     return Spectrum(
         fid=data, dwell_s=dwell, spectrometer_mhz=sf, nucleus=nucleus,

@@ -45,8 +45,9 @@ QC_COLUMNS = {
     "n_rejected": ("Number of transients rejected as outliers before averaging", None),
     "freq_drift_hz": ("Range (max - min) of the frequency corrections over the transients", "Hz"),
     "phase_drift_deg": ("Range (max - min) of the zero-order phase corrections over the transients", "degree"),
-    "residual_water_ratio": ("Peak magnitude of the residual water (4.4-5.0 ppm) before removal divided by the "
-                             "NAA peak height", "ratio"),
+    "residual_water_ratio": ("Largest absolute real part of the final, phased spectrum in 4.4-5.0 ppm (residual "
+                             "water left after HLSVD removal, or all of it when removal was not needed) divided "
+                             "by the NAA peak height", "ratio"),
     "flag": ("ok, or the QC thresholds the spectrum fails (low_snr, broad_linewidth), ';'-separated", None),
 }
 

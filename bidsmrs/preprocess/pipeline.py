@@ -68,6 +68,15 @@ class PreprocOptions:
     reference_align_ppm_range : (float, float)
         Registration window (ppm) for the transients of water references (no rejection).
     remove_water : bool
+        HLSVD removal of residual water (see ``water_removal_min_ratio``).
+    water_removal_min_ratio : float
+        Remove water only when the largest magnitude in ``water_ppm_range`` exceeds this
+        multiple of the largest magnitude in 1.9–2.1 ppm (NAA), i.e. when there is residual
+        water to speak of; 0 always removes. Well-suppressed or simulated spectra then keep
+        their 4.4–5.0 ppm metabolite signals and the fit baseline is not disturbed (on the ISMRM
+        fitting challenge, unconditional removal raised the summed-metabolite error from 3.0 %
+        to 3.2 %); in vivo residual water is usually several times NAA (2–25× on the Philips
+        example data), so it is removed.
         HLSVD removal of residual water.
     water_ppm_range : (float, float)
         Components removed by HLSVD (ppm).
@@ -90,6 +99,7 @@ class PreprocOptions:
     max_shift_hz: float = 20.0
     reference_align_ppm_range: tuple[float, float] = (4.2, 5.1)
     remove_water: bool = True
+    water_removal_min_ratio: float = 1.0
     water_ppm_range: tuple[float, float] = (4.4, 5.0)
     hlsvd_components: int = N_COMPONENTS
     reference_peak: str = "auto"
@@ -191,6 +201,17 @@ def _circular_range_deg(a: np.ndarray) -> float:
     centre = np.angle(np.mean(np.exp(1j * np.deg2rad(a))))
     rel = np.rad2deg(np.angle(np.exp(1j * (np.deg2rad(a) - centre))))
     return float(rel.max() - rel.min())
+
+
+def _water_to_naa_magnitude(spec: Spectrum, water_range) -> float:
+    """max |S| in ``water_range`` / max |S| in 1.9–2.1 ppm (phase-independent, before phasing)."""
+    ppm = spec.ppm
+    mag = np.abs(spec.spectrum())
+    w = in_range(ppm, water_range)
+    m = in_range(ppm, (1.9, 2.1))
+    if not w.any() or not m.any() or not mag[m].max() > 0:
+        return float("nan")
+    return float(mag[w].max() / mag[m].max())
 
 
 def _residual_water_ratio(spec: Spectrum, water_range) -> float:
@@ -357,7 +378,12 @@ def preprocess_run(metabolite: Spectrum, references: Mapping[str, Spectrum] | No
     # 4. residual water removal ------------------------------------------------------------
     before_water = met
     if options.remove_water and proton:
-        met = remove_water(met, options.water_ppm_range, options.hlsvd_components)
+        ratio = _water_to_naa_magnitude(met, options.water_ppm_range)
+        if not ratio <= options.water_removal_min_ratio:  # NaN (no NAA region) also removes
+            met = remove_water(met, options.water_ppm_range, options.hlsvd_components)
+        else:
+            notes.append(f"residual water not removed: its peak is {ratio:.2f} x the NAA-region peak "
+                         f"(threshold {options.water_removal_min_ratio:g})")
 
     # 5. frequency referencing and phasing -------------------------------------------------
     ref_peak, shift, phase0 = None, 0.0, 0.0

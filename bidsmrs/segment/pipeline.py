@@ -9,6 +9,7 @@ import numpy as np
 from scipy import ndimage
 
 from . import ants_steps
+from .pve import fit_pve
 from .itk_threads import itk_threads
 from .result import Segmentation
 from .skullstrip import head_mask, is_skull_stripped, nonzero_mask
@@ -18,12 +19,13 @@ __all__ = ["segment_t1w", "METHOD"]
 
 logger = logging.getLogger(__name__)
 
-METHOD = "ants-n4+mni152-registration+atropos"
+METHOD = "ants-n4+mni152-registration+bayesian-pve"
+METHOD_ATROPOS = "ants-n4+mni152-registration+atropos"
 
 #: Isotropic spacing (mm) at which N4 and the registrations run.
 WORK_SPACING_MM = 2.0
-#: Weight of a flat (1/3, 1/3, 1/3) prior blended into the warped template priors, so that no
-#: class is impossible where the registration is imperfect (dimensionless).
+#: Weight of a flat (1/3, 1/3, 1/3) prior blended into the warped template priors given to
+#: Atropos, so that no class is impossible where the registration is imperfect (dimensionless).
 FLAT_PRIOR_BLEND = 0.05
 #: Dilation (voxels of the work grid) of the first-pass brain mask of a head image.
 HEAD_BRAIN_DILATION = 3
@@ -59,10 +61,11 @@ def _brain_from_head(ants, corrected, template_small, priors: TemplatePriors, tm
 
 
 def segment_t1w(t1w_data: np.ndarray, t1w_affine: np.ndarray, *, n_threads: int = 1,
-                skull_stripped: bool | None = None, deformable: bool = True,
+                skull_stripped: bool | None = None, deformable: bool = False,
+                tissue_model: str = "pve",
                 affine_iterations: tuple[int, ...] = (300, 150, 50),
                 syn_iterations: tuple[int, ...] = (40, 20, 0),
-                atropos_iterations: int = 5, prior_weight: float = 0.25,
+                atropos_iterations: int = 5, prior_weight: float | None = None,
                 mrf_weight: float = 0.1, priors: TemplatePriors | None = None) -> Segmentation:
     """Segment a T1w image into GM, WM and CSF probability maps on its own grid.
 
@@ -77,14 +80,21 @@ def segment_t1w(t1w_data: np.ndarray, t1w_affine: np.ndarray, *, n_threads: int 
     skull_stripped : bool, optional
         Whether the T1w is already brain-extracted; guessed by ``is_skull_stripped`` if None.
     deformable : bool
-        Add a SyN stage after the affine registration of the template (better priors and,
-        for head images, a better brain mask; ~2× the registration time).
+        Add a SyN stage after the affine registration of the template. Off by default: on the
+        synthetic benchmark the coarse SyN stage degraded the priors (see
+        benchmarks/RESULTS_segmentation.md).
+    tissue_model : {"pve", "atropos"}
+        ``"pve"``: Bayesian partial-volume model with template priors (``pve.fit_pve``;
+        volume fractions). ``"atropos"``: ANTs Atropos posteriors with the template priors.
     affine_iterations, syn_iterations : tuple of int
         Iterations per resolution level of the registration stages (run on a 2 mm grid).
     atropos_iterations : int
-        EM iterations of Atropos.
-    prior_weight, mrf_weight : float
-        Atropos prior and MRF weights (dimensionless).
+        EM iterations of Atropos (``tissue_model="atropos"`` only).
+    prior_weight : float
+        PVE: Dirichlet concentration of the template prior (default 10). Atropos: prior
+        weight (default 0.25).
+    mrf_weight : float
+        Atropos MRF weight (``tissue_model="atropos"`` only).
     priors : TemplatePriors, optional
         Template and priors; nilearn's MNI152 2009 template if None.
 
@@ -102,9 +112,11 @@ def segment_t1w(t1w_data: np.ndarray, t1w_affine: np.ndarray, *, n_threads: int 
     3. The brain-extracted MNI152 template is registered to the corrected T1w at 2 mm
        (Mattes MI affine, then SyN; Avants et al. 2008, Med Image Anal 12:26) and its
        GM/WM/CSF maps are warped to the T1w grid.
-    4. Atropos (Avants et al. 2011, Neuroinformatics 9:381) with those priors
-       (weight ``prior_weight``) and an MRF gives the posteriors at native resolution.
+    4. At native resolution, the Bayesian partial-volume model (default) gives volume fractions;
+       or Atropos (Avants et al. 2011, Neuroinformatics 9:381) gives class posteriors.
     """
+    if tissue_model not in ("pve", "atropos"):
+        raise ValueError(f"unknown tissue_model {tissue_model!r}")
     data = np.nan_to_num(np.asarray(t1w_data, np.float32))
     affine = np.asarray(t1w_affine, float)
     if data.ndim != 3:
@@ -138,12 +150,29 @@ def segment_t1w(t1w_data: np.ndarray, t1w_affine: np.ndarray, *, n_threads: int 
             brain = fg
         else:
             brain = (warped[3] >= 0.5) & fg
-        brain_ants = image.new_image_like(brain.astype(np.float32))
-        posteriors = ants_steps.atropos_posteriors(
-            corrected, brain_ants, _normalised_priors(warped[:3], brain), prior_weight=prior_weight,
-            mrf_weight=mrf_weight, iterations=atropos_iterations)
+        if tissue_model == "atropos":
+            priors_here = _normalised_priors(warped[:3], brain)
+            weight = 0.25 if prior_weight is None else prior_weight
+            brain_ants = image.new_image_like(brain.astype(np.float32))
+            posteriors = ants_steps.atropos_posteriors(
+                corrected, brain_ants, priors_here, prior_weight=weight,
+                mrf_weight=mrf_weight, iterations=atropos_iterations)
+            stack = np.clip(np.stack(posteriors), 0, 1) * brain
+        elif tissue_model == "pve":
+            weight = 10.0 if prior_weight is None else prior_weight
+            intensity = ants_steps.from_ants(corrected)[brain]
+            p = np.stack([warped[2][brain], warped[0][brain], warped[1][brain]], axis=1)  # CSF, GM, WM
+            p = np.clip(p, 0, None)
+            empty = p.sum(axis=1) < 1e-3  # inside the subject's mask, outside the template's
+            p[empty] = 1.0 / 3
+            fractions, params = fit_pve(intensity, p, concentration=weight)
+            stack = np.zeros((3,) + data.shape, np.float32)
+            for k, col in enumerate((1, 2, 0)):  # GM, WM, CSF
+                stack[k][brain] = fractions[:, col]
+            logger.info("PVE means (CSF, GM, WM) %s, noise SD %.4g", params.means, params.noise_sd)
+        else:
+            raise ValueError(f"unknown tissue_model {tissue_model!r}")
 
-    stack = np.clip(np.stack(posteriors), 0, 1) * brain
     stack /= np.maximum(stack.sum(axis=0), 1.0)
     gm, wm, csf = (p.astype(np.float32) for p in stack)
     details = (
@@ -152,7 +181,9 @@ def segment_t1w(t1w_data: np.ndarray, t1w_affine: np.ndarray, *, n_threads: int 
         ("template", TEMPLATE_NAME),
         ("skull_stripped_input", str(stripped)),
         ("registration", "affine+SyN" if deformable else "affine"),
-        ("atropos", f"prior_weight={prior_weight}, mrf={mrf_weight}, iterations={atropos_iterations}"),
+        ("tissue_model", tissue_model),
+        ("prior_weight", str(weight)),
     )
     return Segmentation(gm=gm, wm=wm, csf=csf, brain_mask=brain, affine=affine.copy(),
-                        method=METHOD, details=details)
+                        method=METHOD_ATROPOS if tissue_model == "atropos" else METHOD,
+                        details=details)

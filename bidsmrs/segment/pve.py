@@ -1,15 +1,14 @@
-"""Partial-volume tissue mixture with spatial priors: GM/WM/CSF volume fractions from one T1w.
+"""Partial-volume tissue fractions from one T1w and template priors (Bayesian, pure NumPy).
 
-Each brain voxel is modelled as one of a few *candidate mixtures* on the CSF–GM and GM–WM
-edges of the tissue simplex (pure CSF, GM, WM and mixtures in between). A candidate with
-fractions ``f`` has Gaussian intensity with mean ``f·μ`` and variance ``f·σ²`` and prior
-``λ_c · (f·π(x))`` where ``π(x)`` are the registered template priors and ``λ_c`` global
-proportions. EM estimates ``μ``, ``σ`` (from the pure candidates) and ``λ``; the output is the
-posterior mean of ``f``, i.e. volume fractions rather than class posteriors.
-
-This follows the discrete partial-volume mixture of Santago & Gage (1993, IEEE TMI 12:566) and
-Shattuck et al. (2001, NeuroImage 13:856), with SPM-style template priors (Ashburner & Friston
-2005, NeuroImage 26:839). Pure NumPy; no spatial MRF.
+Each brain voxel has unknown volume fractions ``f = (f_CSF, f_GM, f_WM)`` on the simplex. Its
+bias-corrected intensity is ``y = f·μ + ε`` with ``ε ~ N(0, σ²)`` (linear partial-volume
+model, as in FSL FAST's PVE, Zhang et al. 2001, IEEE TMI 20:45). A single intensity cannot
+identify three fractions, so the registered template priors ``π(x)`` enter as a Dirichlet
+prior ``p(f) ∝ Π f_k^(α·π_k − 1)``, whose mean is ``π(x)`` (template-driven priors as in SPM's
+unified segmentation, Ashburner & Friston 2005, NeuroImage 26:839). The posterior mean of
+``f`` is computed on a grid over the simplex (fractions of 0 are evaluated at half a grid
+step). ``μ`` comes from regressing intensities on the priors (unbiased if the priors are
+calibrated probabilities); ``σ`` is estimated by EM.
 """
 from __future__ import annotations
 
@@ -18,107 +17,115 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PveParameters", "candidate_fractions", "fit_pve"]
+__all__ = ["PveParameters", "simplex_grid", "regression_means", "fit_pve", "CLASSES"]
 
 logger = logging.getLogger(__name__)
 
-#: Class order used throughout: CSF, GM, WM (increasing T1w intensity).
+#: Class order used throughout this module: CSF, GM, WM (increasing T1w intensity).
 CLASSES = ("csf", "gm", "wm")
 
 
 @dataclass(frozen=True)
 class PveParameters:
-    """Fitted parameters of the partial-volume mixture.
+    """Fitted parameters of the partial-volume model.
 
     Attributes
     ----------
-    means, sds : tuple of float
-        Pure-class intensity means and SDs (CSF, GM, WM), in input intensity units.
-    proportions : numpy.ndarray
-        Global proportion ``λ_c`` of each candidate mixture (sums to 1).
-    candidates : numpy.ndarray
-        ``(C, 3)`` candidate fractions (CSF, GM, WM).
+    means : tuple of float
+        Pure-tissue intensities (CSF, GM, WM), input intensity units.
+    noise_sd : float
+        Intensity noise SD (input intensity units).
+    concentration : float
+        Dirichlet concentration ``α`` of the template prior (dimensionless).
     iterations : int
         EM iterations run.
     """
 
     means: tuple[float, float, float]
-    sds: tuple[float, float, float]
-    proportions: np.ndarray
-    candidates: np.ndarray
+    noise_sd: float
+    concentration: float
     iterations: int
 
 
-def candidate_fractions(n_steps: int = 9) -> np.ndarray:
-    """Candidate (CSF, GM, WM) fractions on the CSF–GM and GM–WM edges.
+def simplex_grid(n_steps: int = 10) -> np.ndarray:
+    """All (CSF, GM, WM) fractions that are multiples of ``1/n_steps``.
 
     Parameters
     ----------
     n_steps : int
-        Points per edge including both ends (≥ 2); ``2·n_steps − 1`` candidates in all.
+        Divisions per edge (≥ 1); ``(n+1)(n+2)/2`` points.
 
     Returns
     -------
     numpy.ndarray
-        ``(2·n_steps − 1, 3)`` rows summing to 1; rows 0, n_steps − 1 and −1 are pure CSF,
-        GM and WM.
+        ``(M, 3)`` rows summing to 1.
 
     Examples
     --------
-    >>> candidate_fractions(3).tolist()
-    [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.5, 0.5], [0.0, 0.0, 1.0]]
+    >>> simplex_grid(1).tolist()
+    [[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
+    >>> simplex_grid(10).shape
+    (66, 3)
     """
-    if n_steps < 2:
-        raise ValueError("n_steps must be >= 2")
-    a = np.linspace(0.0, 1.0, n_steps)
-    csf_gm = np.stack([1 - a, a, np.zeros_like(a)], axis=1)
-    gm_wm = np.stack([np.zeros_like(a), 1 - a, a], axis=1)[1:]
-    return np.concatenate([csf_gm, gm_wm])
+    if n_steps < 1:
+        raise ValueError("n_steps must be >= 1")
+    rows = [(i, j, n_steps - i - j) for i in range(n_steps + 1) for j in range(n_steps + 1 - i)]
+    return np.asarray(rows, float) / n_steps
 
 
-def _initial_parameters(y: np.ndarray, priors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    means, sds = np.empty(3), np.empty(3)
-    for k in range(3):
-        w = priors[:, k] ** 4  # sharpened: mostly near-pure voxels
-        if w.sum() <= 0:
-            raise ValueError(f"prior of class {CLASSES[k]} is empty inside the mask")
-        means[k] = np.sum(w * y) / w.sum()
-        sds[k] = np.sqrt(np.sum(w * (y - means[k]) ** 2) / w.sum())
-    return means, np.maximum(sds, 1e-3 * np.ptp(y))
+def regression_means(y: np.ndarray, priors: np.ndarray) -> np.ndarray:
+    """Pure-class means from the least-squares fit ``y ≈ priors @ μ`` (intensity units).
+
+    Unbiased when the priors are calibrated probabilities of the voxel fractions.
+
+    Examples
+    --------
+    >>> p = np.array([[1, 0, 0], [0, 1, 0], [0, 0.5, 0.5], [0, 0, 1.0]])
+    >>> np.round(regression_means(p @ [1.0, 2.0, 3.0], p), 6).tolist()
+    [1.0, 2.0, 3.0]
+    """
+    mu, *_ = np.linalg.lstsq(np.asarray(priors, float), np.asarray(y, float), rcond=None)
+    return mu
 
 
-def _responsibilities(y, prior_c, cand, log_lambda, means, sds):
-    mean_c = cand @ means
-    sd_c = np.sqrt(cand @ sds ** 2)
-    z = (y[:, None] - mean_c[None, :]) / sd_c[None, :]
-    log_r = log_lambda[None, :] + np.log(prior_c) - 0.5 * z * z - np.log(sd_c)[None, :]
+def _posterior(y, priors, grid, log_grid, means, sd, alpha):
+    log_r = (alpha * priors - 1.0) @ log_grid.T
+    resid = (y[:, None] - (grid @ means)[None, :]) / sd
+    log_r -= 0.5 * resid * resid
     log_r -= log_r.max(axis=1, keepdims=True)
     r = np.exp(log_r)
     r /= r.sum(axis=1, keepdims=True)
     return r
 
 
-def fit_pve(intensity: np.ndarray, priors: np.ndarray, *, n_steps: int = 9, max_iter: int = 30,
-            tol: float = 1e-4, prior_floor: float = 1e-3,
-            chunk: int = 400_000) -> tuple[np.ndarray, PveParameters]:
-    """Fit the partial-volume mixture and return per-voxel (CSF, GM, WM) volume fractions.
+def fit_pve(intensity: np.ndarray, priors: np.ndarray, *, concentration: float = 10.0,
+            n_steps: int = 10, max_iter: int = 10, tol: float = 1e-3, prior_floor: float = 0.02,
+            em_voxels: int = 200_000, chunk: int = 200_000) -> tuple[np.ndarray, PveParameters]:
+    """Posterior-mean (CSF, GM, WM) volume fractions of brain voxels.
 
     Parameters
     ----------
     intensity : numpy.ndarray
         ``(N,)`` bias-corrected T1w intensities of the brain voxels (any positive units).
     priors : numpy.ndarray
-        ``(N, 3)`` template priors (CSF, GM, WM) of the same voxels, rows summing to ~1.
+        ``(N, 3)`` template priors (CSF, GM, WM) of the same voxels.
+    concentration : float
+        Dirichlet concentration ``α`` (dimensionless): larger trusts the template more. With
+        10, a voxel with prior (0.5, 0.5, 0) has a prior SD of 0.15 per fraction.
     n_steps : int
-        Candidate mixtures per simplex edge (see ``candidate_fractions``).
+        Simplex grid resolution (fraction step ``1/n_steps``).
     max_iter : int
-        Maximum EM iterations.
+        Maximum EM iterations for ``σ``.
     tol : float
-        Stop when no class mean moves by more than ``tol`` × (WM − CSF mean).
+        Stop when ``σ`` changes by less than ``tol`` × (WM − CSF mean).
     prior_floor : float
-        Floor added to each candidate prior (dimensionless) so no mixture is impossible.
+        Mixed into every prior row (``(1 − floor)·π + floor/3``) so that no tissue is
+        excluded outright where the registration is imperfect.
+    em_voxels : int
+        ``σ`` is estimated on at most this many voxels (a fixed, seeded subsample), which
+        keeps the cost near one posterior pass over the brain.
     chunk : int
-        Voxels per vectorised block (bounds memory: ``chunk × candidates`` floats).
+        Voxels per vectorised block (memory ``chunk × grid`` floats).
 
     Returns
     -------
@@ -129,49 +136,46 @@ def fit_pve(intensity: np.ndarray, priors: np.ndarray, *, n_steps: int = 9, max_
     Raises
     ------
     ValueError
-        If shapes disagree, a prior is empty, or the fitted means are not ordered
-        CSF < GM < WM (not a T1-weighted contrast).
+        If shapes disagree or the means are not ordered CSF < GM < WM (not a T1w contrast).
     """
     y = np.asarray(intensity, np.float64).ravel()
-    pri = np.asarray(priors, np.float64)
+    pri = np.clip(np.asarray(priors, np.float64), 0, None)
     if pri.shape != (y.size, 3):
         raise ValueError(f"priors must have shape ({y.size}, 3), got {pri.shape}")
+    pri = pri / np.maximum(pri.sum(axis=1, keepdims=True), 1e-12)
+    pri = (1 - prior_floor) * pri + prior_floor / 3
     scale = float(np.percentile(y, 99)) or 1.0
     y = y / scale
-    cand = candidate_fractions(n_steps)
-    means, sds = _initial_parameters(y, pri)
-    log_lambda = np.full(len(cand), -np.log(len(cand)))
-    pure = [0, n_steps - 1, len(cand) - 1]
+    grid = simplex_grid(n_steps)
+    log_grid = np.log(np.maximum(grid, 0.5 / n_steps))
+    means = regression_means(y, pri)
+    sd = float(np.std(y - pri @ means))
+    if y.size > em_voxels:
+        pick = np.sort(np.random.default_rng(0).choice(y.size, em_voxels, replace=False))
+        y_em, pri_em = y[pick], pri[pick]
+    else:
+        y_em, pri_em = y, pri
     it = 0
     for it in range(1, max_iter + 1):
-        resp_sum = np.zeros(len(cand))
-        s_y = np.zeros(3)
-        s_yy = np.zeros(3)
-        for start in range(0, y.size, chunk):
-            yc = y[start:start + chunk]
-            prior_c = pri[start:start + chunk] @ cand.T + prior_floor
-            r = _responsibilities(yc, prior_c, cand, log_lambda, means, sds)
-            resp_sum += r.sum(axis=0)
-            rp = r[:, pure]
-            s_y += rp.T @ yc
-            s_yy += rp.T @ (yc * yc)
-        w_pure = np.maximum(resp_sum[pure], 1e-9)
-        new_means = s_y / w_pure
-        new_sds = np.sqrt(np.maximum(s_yy / w_pure - new_means ** 2, (1e-3 * np.ptp(y)) ** 2))
-        log_lambda = np.log(np.maximum(resp_sum / resp_sum.sum(), 1e-12))
-        shift = np.max(np.abs(new_means - means)) / max(abs(new_means[2] - new_means[0]), 1e-12)
-        means, sds = new_means, new_sds
-        if shift < tol:
+        ss = 0.0
+        for start in range(0, y_em.size, chunk):
+            yc, pc = y_em[start:start + chunk], pri_em[start:start + chunk]
+            r = _posterior(yc, pc, grid, log_grid, means, sd, concentration)
+            pred = grid @ means
+            ss += float(np.sum(r * (yc[:, None] - pred[None, :]) ** 2))
+        new_sd = max(np.sqrt(ss / y_em.size), 1e-4)
+        change = abs(new_sd - sd) / max(abs(means[2] - means[0]), 1e-12)
+        sd = new_sd
+        if change < tol:
             break
     if not (means[0] < means[1] < means[2]):
         raise ValueError(f"tissue means not ordered CSF < GM < WM: {means * scale}")
     fractions = np.empty((y.size, 3), np.float32)
     for start in range(0, y.size, chunk):
-        yc = y[start:start + chunk]
-        prior_c = pri[start:start + chunk] @ cand.T + prior_floor
-        fractions[start:start + chunk] = _responsibilities(yc, prior_c, cand, log_lambda, means, sds) @ cand
-    logger.debug("PVE fit: %d iterations, means %s, sds %s", it, means * scale, sds * scale)
-    params = PveParameters(means=tuple(float(m) for m in means * scale),
-                           sds=tuple(float(s) for s in sds * scale),
-                           proportions=np.exp(log_lambda), candidates=cand, iterations=it)
+        r = _posterior(y[start:start + chunk], pri[start:start + chunk], grid, log_grid,
+                       means, sd, concentration)
+        fractions[start:start + chunk] = r @ grid
+    logger.debug("PVE: %d EM iterations, means %s, noise SD %.4g", it, means * scale, sd * scale)
+    params = PveParameters(means=tuple(float(m) for m in means * scale), noise_sd=float(sd * scale),
+                           concentration=float(concentration), iterations=it)
     return fractions, params

@@ -109,7 +109,7 @@ def downsample2(priors: TemplatePriors) -> TemplatePriors:
 
 def synthetic_t1w(priors: TemplatePriors, *, rotation_deg=(8.0, -5.0, 6.0),
                   translation_mm=(6.0, -9.0, 4.0), bias_amplitude=0.2, noise_fraction=0.03,
-                  rng: np.random.Generator | None = None) -> SyntheticT1w:
+                  intensity: str = "maps", rng: np.random.Generator | None = None) -> SyntheticT1w:
     """Degrade the template T1w into a synthetic brain-extracted subject with known truth.
 
     Parameters
@@ -122,6 +122,11 @@ def synthetic_t1w(priors: TemplatePriors, *, rotation_deg=(8.0, -5.0, 6.0),
         Half peak-to-peak of the log bias field (0.2 → intensities scaled by ~0.82–1.22).
     noise_fraction : float
         Gaussian noise SD as a fraction of the mean white-matter intensity.
+    intensity : {"maps", "template"}
+        ``"maps"``: the clean image is synthesised from the truth maps (``Σ p_t·μ_t`` with the
+        template's pure-tissue means), so image and truth agree (a BrainWeb-like phantom).
+        ``"template"``: the template T1w itself; its population-average GM/WM maps then
+        disagree with its intensities in deep grey matter, brainstem and cerebellum.
     rng : numpy.random.Generator, optional
         Random generator (default: seeded with 0).
 
@@ -136,8 +141,15 @@ def synthetic_t1w(priors: TemplatePriors, *, rotation_deg=(8.0, -5.0, 6.0),
     log_bias = 0.6 * x + 0.5 * y * z - 0.4 * z + 0.3 * (x * x - y * y)
     log_bias = bias_amplitude * log_bias / float(np.max(np.abs(log_bias[priors.mask])))
     bias = np.exp(log_bias).astype(np.float32)
-    wm_level = float(np.mean(priors.t1[priors.wm > 0.9]))
-    noisy = priors.t1 * bias + rng.normal(0, noise_fraction * wm_level, priors.t1.shape).astype(np.float32)
+    means = [float(np.mean(priors.t1[p > 0.9])) for p in (priors.gm, priors.wm, priors.csf)]
+    if intensity == "maps":
+        clean = (priors.gm * means[0] + priors.wm * means[1] + priors.csf * means[2]).astype(np.float32)
+    elif intensity == "template":
+        clean = priors.t1
+    else:
+        raise ValueError(f"unknown intensity {intensity!r}")
+    wm_level = means[1]
+    noisy = clean * bias + rng.normal(0, noise_fraction * wm_level, priors.t1.shape).astype(np.float32)
     data = np.where(priors.mask, np.maximum(noisy, 1e-3), 0).astype(np.float32)
     return SyntheticT1w(data=data, affine=rigid @ priors.affine, gm=priors.gm, wm=priors.wm,
                         csf=priors.csf, rigid=rigid, bias=bias)

@@ -253,6 +253,10 @@ def test_nothing_written_outside_output_and_cache(dataset, reference, cache, tmp
     proc = subprocess.run(cmd, env=env_for(cache, HOME=home, TMPDIR=tmp), capture_output=True, text=True,
                           timeout=600, cwd=str(cwd))
     assert proc.returncode == 0, proc.stderr[-3000:]
+    from bidsmrs.io.validator import find_validator
+
+    if find_validator():  # the validator's runtime (deno) caches in ~/.cache unless told otherwise
+        assert "bids-validator-deno is not available" not in proc.stderr, proc.stderr[-2000:]
     written = {d.name: sorted(p.relative_to(d).as_posix() for p in d.rglob("*")) for d in (home, tmp, cwd)}
     assert written == {"home": [], "tmp": [], "cwd": []}
     assert snapshot(dataset.root) == before
@@ -316,3 +320,20 @@ def test_worker_process_killed_fails_only_its_participant(dataset, reference, tm
     assert "died" in (out / "logs" / "failures.tsv").read_text()
     ref = tables(reference)
     assert tables(out) == {k: v for k, v in ref.items() if not k.startswith("sub-03/")}
+
+
+@pytest.mark.xfail(strict=True, reason="the group level imports matplotlib without MPLCONFIGDIR: ~/.cache/matplotlib "
+                   "and ~/.config/matplotlib appear (fix: cli.main calls execution.private_library_dirs())")
+def test_group_level_writes_nothing_in_home(dataset, reference, cache, tmp_path):
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    tmp.mkdir()
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    proc = subprocess.run([sys.executable, "-m", "bidsmrs", str(dataset.root), str(out), "group"],
+                          env=env_for(cache, HOME=home, TMPDIR=tmp), capture_output=True, text=True, timeout=600,
+                          cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "group.html").is_file()
+    written = sorted(p.relative_to(tmp_path).as_posix() for d in (home, tmp) for p in d.rglob("*"))
+    assert written == []

@@ -190,11 +190,9 @@ def test_basis_resampled_to_data_grid():
     """A basis with twice the points and a slightly different field still fits."""
     basis = synthetic_basis()
     spec, truth = simulate(basis, seed=11, noise_sd=0.05)
-    t = np.arange(2 * N) * DWELL
     long_fids = np.stack([
         sum(peak_fid(2 * N, DWELL, SF * 1.002, p, amplitude=h, lorentz_hz=14.0 if n.startswith("MM") else 1.0)
             for p, h in (LINES | MM_LINES)[n]) for n in basis.names], 1)
-    del t
     other = Basis(names=basis.names, fids=long_fids, dwell_s=DWELL, spectrometer_mhz=SF * 1.002)
     fit = fit_spectrum(spec, other)
     assert fit.amplitude("NAA") == pytest.approx(truth["NAA"], rel=0.03)
@@ -238,8 +236,9 @@ def test_auto_baseline_smoothness_adapts():
     spec, truth = simulate(basis, seed=16, noise_sd=0.05)
     offset = spec.replace(fid=spec.fid + np.r_[30.0 + 20.0j, np.zeros(N - 1)])  # constant in the spectrum
     flat = fit_spectrum(offset, basis)
-    grid = FitOptions().baseline_ed_grid_per_ppm
-    assert flat.params["baseline"]["ed_per_ppm"] == pytest.approx(min(grid), rel=0.05)
+    # The constant candidate (ED 1 per part over the 4 ppm range) wins.
+    assert flat.params["baseline"]["penalty_order"] == 1
+    assert flat.params["baseline"]["ed_per_ppm"] == pytest.approx(0.25, rel=0.05)
     assert flat.amplitude("NAA") == pytest.approx(truth["NAA"], rel=0.02)
     ppm = spec.ppm
     wavy_spec = 25.0 * np.exp(-0.5 * ((ppm - 1.2) / 0.25) ** 2) + 20.0 * np.exp(-0.5 * ((ppm - 3.4) / 0.3) ** 2)
@@ -295,3 +294,26 @@ def test_analytic_jacobian_matches_finite_differences(monkeypatch):
         num[:, k] = (prob.residual(up) - prob.residual(dn)) / (2 * h)
     rel = np.linalg.norm(jac - num, axis=0) / np.maximum(np.linalg.norm(num, axis=0), 1e-12)
     assert np.all(rel < 1e-4), rel
+
+
+def test_singleton_dimensions_are_squeezed():
+    basis = synthetic_basis()
+    spec, truth = simulate(basis, seed=19, noise_sd=0.05)
+    wrapped = spec.replace(fid=spec.fid[:, None, None], dim_tags=("DIM_COIL", "DIM_DYN"))
+    fit = fit_spectrum(wrapped, basis)
+    assert fit.amplitude("NAA") == pytest.approx(truth["NAA"], rel=0.03)
+
+
+def test_noise_from_residual_when_no_signal_free_region():
+    """1 kHz bandwidth at 123 MHz spans 0.6–8.7 ppm: no signal-free region, residual is used."""
+    basis = synthetic_basis()
+    dwell, n = 1 / 1000, 512
+    t = np.arange(n) * dwell
+    fid = sum(TRUTH[name] * sum(peak_fid(n, dwell, SF, p, amplitude=h, lorentz_hz=1.0)
+                                 for p, h in LINES[name]) for name in LINES)
+    fid = fid * np.exp(-np.pi * 4.0 * t)
+    spec = make_spectrum(fid, dwell_s=dwell, spectrometer_mhz=SF, noise_sd=0.3, rng=np.random.default_rng(20))
+    fit = fit_spectrum(spec, basis.subset(list(LINES)), FitOptions(ppm_range=(1.0, 4.2)))
+    assert "residual" in fit.params["noise_sd_source"]
+    assert fit.noise_sd == pytest.approx(0.3 * np.sqrt(n), rel=0.15)
+    assert fit.amplitude("NAA") == pytest.approx(TRUTH["NAA"], rel=0.05)
