@@ -180,7 +180,8 @@ def main(argv=None) -> int:
     base = dict(results).get(1)
     if a.markdown:
         now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        uname = subprocess.run(["uname", "-a"], capture_output=True, text=True).stdout.strip() or " ".join(platform.uname())
+        uname = (subprocess.run(["uname", "-a"], capture_output=True, text=True).stdout.strip()
+                 or " ".join(platform.uname()))
         nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or os.cpu_count()
         print(f"Date {now}; `uname -a`: `{uname}`; `nproc`: {nproc}; Python {platform.python_version()} "
               f"({os.cpu_count()} CPUs); load average at the end: "

@@ -241,6 +241,9 @@ def main(argv=None) -> int:
     """Run the BIDS-App; return the exit code."""
     settings = parse_args(argv)
     _setup_logging(settings.verbosity)
+    from bidsmrs.execution import private_library_dirs
+
+    private_library_dirs()  # matplotlib's cache/config out of $HOME
     try:
         if settings.analysis_level == "participant":
             from bidsmrs.participant import run_participant_level

@@ -151,8 +151,13 @@ def process_subject(subject: str, runs: Sequence[MrsRun], settings: Settings) ->
             for run in runs:
                 outcomes.append(_process_run_safely(run, settings, work))
         report = None
+        changed = any(o.status != "skipped" for o in outcomes)
+        existing = out / naming.report_file(subject)
         if not settings.no_report and any(o.status != "failed" for o in outcomes):
-            report = _write_report(out, subject, outcomes)
+            if changed or not existing.exists():
+                report = _write_report(out, subject, outcomes)
+            else:
+                report = str(naming.report_file(subject))
         return SubjectOutcome(subject, tuple(outcomes), report)
     except Exception:  # a bug outside a run: record, never propagate
         crash = _crash_file(out, f"sub-{subject}")
@@ -267,15 +272,25 @@ def process_run(run: MrsRun, settings: Settings, work: Path, key: str) -> list[s
         if path not in loaded:
             loaded[path] = load_nifti_mrs(path, sidecar=run.reference_sidecar(role))
         references[role] = loaded[path]
+    for role, ref in references.items():
+        if abs(ref.spectrometer_mhz - metabolite.spectrometer_mhz) > 1e-3 * metabolite.spectrometer_mhz:
+            raise InputError(f"water reference ({role}) SpectrometerFrequency {ref.spectrometer_mhz:g} MHz differs "
+                             f"from the metabolite data's {metabolite.spectrometer_mhz:g} MHz", run.references[role])
     from bidsmrs.io.validator import check_mrs_metadata
 
     warnings += [f"metadata: {problem}" for problem in check_mrs_metadata(run)]
 
     log.info("%s: preprocessing", src)
-    pre = preprocess_run(metabolite, references, PreprocOptions(
-        coil_method=settings.coil_combination, align_ppm_range=settings.align_ppm,
-        reject_mad=settings.reject_mads))
+    try:
+        pre = preprocess_run(metabolite, references, PreprocOptions(
+            coil_method=settings.coil_combination, align_ppm_range=settings.align_ppm,
+            reject_mad=settings.reject_mads))
+    except BidsMrsError as exc:
+        if exc.path is None:  # name the file the problem is about
+            raise type(exc)(exc.message, run.svs_path) from None
+        raise
     spectrum = pre.metabolite
+    warnings += [f"preprocessing: {note}" for note in pre.qc.get("notes", [])]
 
     log.info("%s: fitting", src)
     from bidsmrs.basis_provider import basis_for

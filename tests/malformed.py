@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from tests.bidsfixtures import make_bids_dataset, sidecar_path, write_nifti_mrs
+from tests.bidsfixtures import make_bids_dataset, sidecar_path
 
 #: Labels of the participants that are not broken.
 GOOD = ("good1", "good2")

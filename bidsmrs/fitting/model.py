@@ -442,6 +442,8 @@ def _fit_spectrum(spectrum: Spectrum, basis: Basis, options: FitOptions) -> FitR
                        f"with dims {spectrum.dim_tags}")
     if not np.all(np.isfinite(fid)):
         raise FitError("the spectrum contains NaN or infinite values")
+    if not np.any(fid):
+        raise FitError("the spectrum is all zeros")
     if len(basis.names) == 0:
         raise FitError("the basis set is empty")
     sf = float(spectrum.spectrometer_mhz)
@@ -537,8 +539,12 @@ def _fit_spectrum(spectrum: Spectrum, basis: Basis, options: FitOptions) -> FitR
     if lay.n_shift or changed or refit_noise:
         theta = _optimise(prob, theta, lower, upper)
 
+    # Non-linear parameters held at a bound (e.g. no extra Lorentzian or Gaussian broadening)
+    # are treated as known in the Fisher information, like zero amplitudes.
+    tol = 1e-6 * np.maximum(1.0, np.abs(np.where(np.isfinite(lower), lower, 0.0)))
+    at_bound = (np.isfinite(lower) & (theta - lower <= tol)) | (np.isfinite(upper) & (upper - theta <= tol))
     return _assemble(prob, theta, spectrum, rb, noise_sd, noise_source, (lo, hi), group_names,
-                     ed_chosen, penalty_order)
+                     ed_chosen, penalty_order, at_bound)
 
 
 def _make_baseline(opts: FitOptions, ppm_fit, rng):
@@ -661,7 +667,7 @@ def _choose_smoothness(prob: _Problem, theta, opts: FitOptions, ppm_fit, rng):
 
 
 def _assemble(prob: _Problem, theta, spectrum: Spectrum, rb: Basis, noise_sd, noise_source, rng,
-              group_names, ed_per_ppm, penalty_order) -> FitResult:
+              group_names, ed_per_ppm, penalty_order, at_bound=None) -> FitResult:
     lay = prob.layout
     prob._cache_key = None
     ev = prob.evaluate(theta)
@@ -682,7 +688,7 @@ def _assemble(prob: _Problem, theta, spectrum: Spectrum, rb: Basis, noise_sd, no
 
     m = c.size
     if prob.opt.compute_crlb:
-        cov = _amplitude_covariance(prob, theta, ev, noise_sd)
+        cov = _amplitude_covariance(prob, theta, ev, noise_sd, at_bound)
     else:
         cov = np.zeros((m, m))
 
@@ -721,8 +727,9 @@ def _assemble(prob: _Problem, theta, spectrum: Spectrum, rb: Basis, noise_sd, no
                      params=params)
 
 
-def _full_covariance(prob: _Problem, theta, ev, noise_sd, keep=None):
-    """Covariance of [amplitudes ``keep``, baseline coefficients, non-linear parameters]."""
+def _full_covariance(prob: _Problem, theta, ev, noise_sd, keep=None, fixed=None):
+    """Covariance of [amplitudes ``keep``, baseline coefficients, non-linear parameters not
+    ``fixed``]."""
     lay = prob.layout
     a = ev["a"] if keep is None else ev["a"][:, keep]
     d = prob.model_derivatives(theta, ev)
@@ -734,6 +741,8 @@ def _full_covariance(prob: _Problem, theta, ev, noise_sd, keep=None):
         cols.append(np.vstack([phi, z]))
         cols.append(np.vstack([z, phi]))
     used = [lay.i_phase0] + ([lay.i_phase1] if prob.opt.fit_phase1 else []) + list(range(2, lay.size))
+    if fixed is not None:
+        used = [i for i in used if not fixed[i]]
     cols.append(prob.stack(d[:, used]))
     jac = np.hstack(cols)
     p = jac.shape[1]
@@ -752,23 +761,23 @@ def _full_covariance(prob: _Problem, theta, ev, noise_sd, keep=None):
     return covariance_from_jacobian(jac, noise_sd, pen)[:m, :m]
 
 
-def _amplitude_covariance(prob: _Problem, theta, ev, noise_sd):
+def _amplitude_covariance(prob: _Problem, theta, ev, noise_sd, fixed=None):
     """Amplitude covariance at the solution (CRLB).
 
-    Amplitudes held at zero by the non-negativity constraint are treated as known (an active
-    constraint removes that direction from the estimator; Gorman & Hero 1990, IEEE Trans Inf
-    Theory 36:1285), so the covariance of the others comes from the Fisher information without
+    Amplitudes held at zero by the non-negativity constraint, and non-linear parameters held at
+    a bound (``fixed``), are treated as known (an active constraint removes that direction from
+    the estimator; Gorman & Hero 1990, IEEE Trans Inf Theory 36:1285), so the covariance of the others comes from the Fisher information without
     them; the zero amplitudes get the variance of the unconstrained bound (their SD is then a
     detection limit) and no covariance with the others.
     """
     c = ev["c"]
     m = c.size
     free = np.flatnonzero(c > 0)
-    full = _full_covariance(prob, theta, ev, noise_sd)
+    full = _full_covariance(prob, theta, ev, noise_sd, fixed=fixed)
     if free.size == m or free.size == 0:
         return full
     cov = np.zeros((m, m))
-    cov[np.ix_(free, free)] = _full_covariance(prob, theta, ev, noise_sd, keep=free)
+    cov[np.ix_(free, free)] = _full_covariance(prob, theta, ev, noise_sd, keep=free, fixed=fixed)
     fixed = np.flatnonzero(c <= 0)
     cov[fixed, fixed] = np.diag(full)[fixed]
     return cov

@@ -28,6 +28,7 @@ import numpy as np
 from scipy.fft import next_fast_len
 from scipy.optimize import least_squares
 
+from bidsmrs.errors import InputError
 from bidsmrs.preprocess.dims import DIM_DYN
 from bidsmrs.spectrum import Spectrum, StepRecord
 
@@ -182,7 +183,8 @@ def align_transients(spec: Spectrum, ppm_range: tuple[float, float] = (1.8, 4.2)
     t = spec.time_s
     mask = ppm_window_mask(spec, ppm_range)
     if mask.sum() < 8:
-        raise ValueError(f"alignment window {ppm_range} ppm holds fewer than 8 spectral points")
+        raise InputError(f"too few points to align transients: the {ppm_range} ppm window holds fewer than "
+                         f"8 spectral points ({spec.n_points} points in all)")
     out = x_all.copy()
     # registration uses the first max_time_s of the FIDs (where the metabolite signal is)
     n_reg = int(min(n, next_fast_len(int(np.ceil(max_time_s / spec.dwell_s)))))

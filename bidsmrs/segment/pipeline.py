@@ -29,6 +29,9 @@ WORK_SPACING_MM = 2.0
 FLAT_PRIOR_BLEND = 0.05
 #: Dilation (voxels of the work grid) of the first-pass brain mask of a head image.
 HEAD_BRAIN_DILATION = 3
+#: Scalp + skull thickness (mm) peeled off the head mask before the first-pass registration
+#: of a head image, so that the brain template is not stretched onto the scalp.
+SCALP_EROSION_MM = 10.0
 
 
 def _version(dist: str) -> str:
@@ -47,10 +50,13 @@ def _normalised_priors(warped: list[np.ndarray], mask: np.ndarray) -> list[np.nd
     return [np.where(mask, p, 0).astype(np.float32) for p in blended]
 
 
-def _brain_from_head(ants, corrected, template_small, priors: TemplatePriors, tmp: str,
-                     affine_iterations):
+def _brain_from_head(ants, corrected, head: np.ndarray, affine: np.ndarray, template_small,
+                     priors: TemplatePriors, tmp: str, affine_iterations):
     """First pass for a head image: affine-register the brain template, return a dilated brain mask."""
-    small = ants_steps.resample_mm(corrected, WORK_SPACING_MM)
+    zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    inner = ndimage.distance_transform_edt(head, sampling=zooms) > SCALP_EROSION_MM
+    peeled = corrected * corrected.new_image_like(inner.astype(np.float32))
+    small = ants_steps.resample_mm(peeled, WORK_SPACING_MM)
     transforms = ants_steps.register_template(small, template_small, deformable=False,
                                               affine_iterations=affine_iterations, tmpdir=tmp)
     mask_small = ants_steps.warp_to_subject(small, priors.mask.astype(np.float32), priors.affine,
@@ -91,7 +97,7 @@ def segment_t1w(t1w_data: np.ndarray, t1w_affine: np.ndarray, *, n_threads: int 
     atropos_iterations : int
         EM iterations of Atropos (``tissue_model="atropos"`` only).
     prior_weight : float
-        PVE: Dirichlet concentration of the template prior (default 10). Atropos: prior
+        PVE: Dirichlet concentration of the template prior (default 20). Atropos: prior
         weight (default 0.25).
     mrf_weight : float
         Atropos MRF weight (``tissue_model="atropos"`` only).
@@ -137,7 +143,8 @@ def segment_t1w(t1w_data: np.ndarray, t1w_affine: np.ndarray, *, n_threads: int 
         if stripped:
             brain_img = fg_img
         else:
-            brain_img = _brain_from_head(ants, corrected, template_small, priors, tmp, affine_iterations)
+            brain_img = _brain_from_head(ants, corrected, fg, affine, template_small, priors, tmp,
+                                         affine_iterations)
         fixed = corrected * brain_img
         fixed_small = ants_steps.resample_mm(fixed, WORK_SPACING_MM)
         mask_small = ants.resample_image_to_target(brain_img, fixed_small, interp_type="nearestNeighbor")
@@ -159,7 +166,7 @@ def segment_t1w(t1w_data: np.ndarray, t1w_affine: np.ndarray, *, n_threads: int 
                 mrf_weight=mrf_weight, iterations=atropos_iterations)
             stack = np.clip(np.stack(posteriors), 0, 1) * brain
         elif tissue_model == "pve":
-            weight = 10.0 if prior_weight is None else prior_weight
+            weight = 20.0 if prior_weight is None else prior_weight
             intensity = ants_steps.from_ants(corrected)[brain]
             p = np.stack([warped[2][brain], warped[0][brain], warped[1][brain]], axis=1)  # CSF, GM, WM
             p = np.clip(p, 0, None)

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from .template import TemplatePriors
 
-__all__ = ["MRS_VOXELS_MNI", "SyntheticT1w", "rigid_matrix", "synthetic_t1w", "downsample2",
-           "cube_weights", "voxel_fractions"]
+__all__ = ["MRS_VOXELS_MNI", "SyntheticT1w", "rigid_matrix", "synthetic_t1w", "with_head",
+           "downsample2", "cube_weights", "voxel_fractions"]
 
 #: Centres (MNI152, mm) of ten typical 2×2×2 cm single-voxel MRS placements. Sources: DLPFC
 #: from the TMS target of Fox et al. 2012 (Biol Psychiatry 72:595, −38, 44, 26), mirrored for
@@ -153,6 +154,38 @@ def synthetic_t1w(priors: TemplatePriors, *, rotation_deg=(8.0, -5.0, 6.0),
     data = np.where(priors.mask, np.maximum(noisy, 1e-3), 0).astype(np.float32)
     return SyntheticT1w(data=data, affine=rigid @ priors.affine, gm=priors.gm, wm=priors.wm,
                         csf=priors.csf, rigid=rigid, bias=bias)
+
+
+def with_head(synth: SyntheticT1w, *, rng: np.random.Generator | None = None) -> SyntheticT1w:
+    """Wrap a brain-only synthetic T1w in a crude head: CSF rim, skull, scalp and noisy air.
+
+    Layers by distance from the brain (mm): 0–3 CSF (0.3 × WM), 3–8 skull (0.1 × WM), 8–14
+    scalp fat (1.1 × WM), then air with Rayleigh-like noise (|N(0, 0.03 × WM)|). The truth
+    maps are unchanged (tissue only inside the brain).
+
+    Parameters
+    ----------
+    synth : SyntheticT1w
+        Brain-only phantom from ``synthetic_t1w``.
+    rng : numpy.random.Generator, optional
+        Random generator (default: seeded with 1).
+
+    Returns
+    -------
+    SyntheticT1w
+        Same truth and affine, new ``data``.
+    """
+    rng = np.random.default_rng(1) if rng is None else rng
+    brain = synth.data > 0
+    zooms = np.sqrt((synth.affine[:3, :3] ** 2).sum(axis=0))
+    dist = ndimage.distance_transform_edt(~brain, sampling=zooms)
+    wm = float(np.median(synth.data[synth.wm > 0.9])) if np.any(synth.wm > 0.9) else float(synth.data.max())
+    level = np.select([dist <= 0, dist <= 3, dist <= 8, dist <= 14], [0.0, 0.3 * wm, 0.1 * wm, 1.1 * wm], 0.0)
+    noise = rng.normal(0, 0.03 * wm, synth.data.shape)
+    outside = np.abs(level + noise).astype(np.float32)
+    data = np.where(brain, synth.data, outside).astype(np.float32)
+    return SyntheticT1w(data=data, affine=synth.affine, gm=synth.gm, wm=synth.wm, csf=synth.csf,
+                        rigid=synth.rigid, bias=synth.bias)
 
 
 def cube_weights(shape: tuple[int, ...], affine: np.ndarray, centre_mm, edge_mm: float = VOXEL_EDGE_MM,

@@ -29,11 +29,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 BASE = ["--skip-bids-validation", "--no-report", "--tissue-fractions", "0.6", "0.4", "0"]
 
 #: label → why the current behaviour is wrong (outside bidsmrs/io; see the issue report).
-KNOWN_BUGS = {
-    "refsf": "a water reference acquired at another SpectrometerFrequency is only a metadata warning; "
-             "it is still used for eddy-current correction and water scaling (must fail the run)",
-    "dimedit": "the DIM_EDIT refusal is raised in preprocessing without the file name",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def _run(bids: Path, out: Path, cache: Path) -> subprocess.CompletedProcess:
