@@ -1,4 +1,4 @@
-"""Built-in T1w tissue segmentation: N4 → MNI152 registration → Atropos with template priors."""
+"""Built-in T1w tissue segmentation: N4 → MNI152 registration → partial-volume model with template priors."""
 from __future__ import annotations
 
 import logging
@@ -15,7 +15,7 @@ from .result import Segmentation
 from .skullstrip import head_mask, is_skull_stripped, nonzero_mask
 from .template import TEMPLATE_NAME, TemplatePriors, load_mni152_priors
 
-__all__ = ["segment_t1w", "METHOD"]
+__all__ = ["segment_t1w", "METHOD", "METHOD_ATROPOS"]
 
 logger = logging.getLogger(__name__)
 
@@ -116,8 +116,9 @@ def segment_t1w(t1w_data: np.ndarray, t1w_affine: np.ndarray, *, n_threads: int 
        mask weights N4 and the brain mask comes from the registered template mask.
     2. N4 (Tustison et al. 2010, IEEE TMI 29:1310) is estimated on a 2 mm copy.
     3. The brain-extracted MNI152 template is registered to the corrected T1w at 2 mm
-       (Mattes MI affine, then SyN; Avants et al. 2008, Med Image Anal 12:26) and its
-       GM/WM/CSF maps are warped to the T1w grid.
+       (Mattes MI affine; optional SyN, Avants et al. 2008, Med Image Anal 12:26) and its
+       GM/WM/CSF maps are warped to the T1w grid (head images: a first affine pass on the
+       head with ``SCALP_EROSION_MM`` peeled off gives the brain mask).
     4. At native resolution, the Bayesian partial-volume model (default) gives volume fractions;
        or Atropos (Avants et al. 2011, Neuroinformatics 9:381) gives class posteriors.
     """

@@ -100,7 +100,8 @@ def _posterior(y, priors, grid, log_grid, means, sd, alpha):
 
 def fit_pve(intensity: np.ndarray, priors: np.ndarray, *, concentration: float = 20.0,
             n_steps: int = 10, max_iter: int = 10, tol: float = 1e-3, prior_floor: float = 0.02,
-            em_voxels: int = 200_000, update_means: bool = False, chunk: int = 200_000) -> tuple[np.ndarray, PveParameters]:
+            em_voxels: int = 200_000, confident_prior: float = 0.8,
+            update_means: bool = False, chunk: int = 200_000) -> tuple[np.ndarray, PveParameters]:
     """Posterior-mean (CSF, GM, WM) volume fractions of brain voxels.
 
     Parameters
@@ -124,6 +125,9 @@ def fit_pve(intensity: np.ndarray, priors: np.ndarray, *, concentration: float =
     em_voxels : int
         ``σ`` is estimated on at most this many voxels (a fixed, seeded subsample), which
         keeps the cost near one posterior pass over the brain.
+    confident_prior : float
+        ``σ`` is estimated only on voxels whose largest prior is at least this (tissue
+        interiors), so that template misfit at tissue borders does not inflate it.
     update_means : bool
         Also re-estimate ``μ`` in EM (weighted least squares over the posterior), starting
         from the regression on the priors. Off by default: on the MNI152 phantoms it moved
@@ -154,11 +158,14 @@ def fit_pve(intensity: np.ndarray, priors: np.ndarray, *, concentration: float =
     log_grid = np.log(np.maximum(grid, 0.5 / n_steps))
     means = regression_means(y, pri)
     sd = float(np.std(y - pri @ means))
-    if y.size > em_voxels:
-        pick = np.sort(np.random.default_rng(0).choice(y.size, em_voxels, replace=False))
-        y_em, pri_em = y[pick], pri[pick]
-    else:
-        y_em, pri_em = y, pri
+    # σ is learnt where the template is confident (interior of tissues), so that the misfit of
+    # the priors at tissue borders of a real brain is not mistaken for noise.
+    confident = np.flatnonzero(pri.max(axis=1) >= confident_prior)
+    if confident.size < 1000:
+        confident = np.arange(y.size)
+    if confident.size > em_voxels:
+        confident = np.sort(np.random.default_rng(0).choice(confident, em_voxels, replace=False))
+    y_em, pri_em = y[confident], pri[confident]
     it = 0
     for it in range(1, max_iter + 1):
         ss = 0.0

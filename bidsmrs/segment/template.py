@@ -58,7 +58,7 @@ def priors_from_maps(gm: np.ndarray, wm: np.ndarray, mask: np.ndarray) -> tuple[
     Examples
     --------
     >>> g, w, c = priors_from_maps(np.array([0.7, 0.9]), np.array([0.1, 0.3]), np.array([True, True]))
-    >>> np.round(c, 3).tolist(), np.round(g + w + c, 3).tolist()
+    >>> [round(float(v), 3) for v in c], [round(float(v), 3) for v in g + w + c]
     ([0.2, 0.0], [1.0, 1.0])
     """
     m = np.asarray(mask, bool)
