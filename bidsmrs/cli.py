@@ -241,9 +241,10 @@ def main(argv=None) -> int:
     """Run the BIDS-App; return the exit code."""
     settings = parse_args(argv)
     _setup_logging(settings.verbosity)
-    from bidsmrs.execution import private_library_dirs
+    from bidsmrs.execution import private_library_dirs, set_native_threads
 
     private_library_dirs()  # matplotlib's cache/config out of $HOME
+    set_native_threads(settings.omp_nthreads)  # ITK reads its thread count once, at first use
     try:
         if settings.analysis_level == "participant":
             from bidsmrs.participant import run_participant_level

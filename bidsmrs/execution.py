@@ -60,6 +60,13 @@ def _limit_threads(n: int) -> None:
         pass
 
 
+def set_native_threads(n: int) -> None:
+    """Default thread counts for native libraries that read them from the environment once
+    (ITK in the segmentation, OpenMP); values the user set explicitly are kept."""
+    for var in _THREAD_VARS:
+        os.environ.setdefault(var, str(n))
+
+
 def _cache_root() -> Path | None:
     """``$BIDSMRS_CACHE``, else ``~/.cache/bidsmrs`` (the one place outside the outputs we may write)."""
     for base in (os.environ.get("BIDSMRS_CACHE"), Path.home() / ".cache" / "bidsmrs"):

@@ -223,9 +223,11 @@ def input_hash(run: MrsRun, settings: Settings) -> str:
     files = [run.svs_path, *sorted(set(run.references.values()))]
     if run.t1w_path is not None and settings.tissue_fractions is None:
         files.append(run.t1w_path)
-    for extra in (settings.quant_config,):
-        if extra is not None:
-            files.append(extra)
+    if settings.quant_config is not None:
+        files.append(settings.quant_config)
+    if settings.anat_derivatives is not None and settings.tissue_fractions is None:
+        subject_dir = settings.anat_derivatives / f"sub-{run.subject}"
+        files += sorted(p for p in subject_dir.rglob("*.nii*") if p.is_file()) if subject_dir.is_dir() else []
     if settings.basis is not None:
         files += sorted(p for p in ([settings.basis] if settings.basis.is_file() else settings.basis.rglob("*"))
                         if p.is_file())
@@ -311,6 +313,9 @@ def process_run(run: MrsRun, settings: Settings, work: Path, key: str) -> list[s
     quant_kwargs = dict(tissue=tissue, echo_time_s=spectrum.echo_time_s,
                         repetition_time_s=spectrum.repetition_time_s, config=config,
                         crlb_threshold_percent=settings.qc_max_crlb)
+    if pre.water is not None:  # the water reference may have its own TE/TR
+        quant_kwargs.update(water_echo_time_s=pre.water.echo_time_s,
+                            water_repetition_time_s=pre.water.repetition_time_s)
     try:
         conc = quantify(fit, water_amplitude=water.amplitude if water else None, **quant_kwargs)
     except QuantificationError as exc:

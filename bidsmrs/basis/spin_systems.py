@@ -2,12 +2,16 @@
 
 Source: Govindaraju V, Young K, Maudsley AA. Proton NMR chemical shifts and coupling constants
 for brain metabolites. NMR Biomed 2000;13:129–153, including its corrigendum values (GABA, PCh,
-GPC, Tau) as collated in the authors' online MIDAS table. Govind V, Young K, Maudsley AA.
-NMR Biomed 2015;28:923–924 published further corrections; they could not be verified here, so
-the table follows the 2000 values throughout (as the spin-system files of spant and VeSPA do).
-Shifts are at 37 °C, pH 7, referenced to DSS at 0 ppm. Against the ISMRM fitting-challenge
-basis (simulated with slightly different parameters, e.g. its Cr CH3 sits at 3.024 ppm) the
-agreement is documented in benchmarks/RESULTS_basis.md (Asp, Gln, GSH differ most).
+GPC, Tau) as collated in the authors' online MIDAS table. The per-molecule ``source`` field
+names which of the two applies. Govind V, Young K, Maudsley AA. Corrigendum. NMR Biomed
+2015;28:923–924 published further corrections; its numbers could not be found in the sources
+searchable here (2026-11-22: the MIDAS table, spant ``mol_parameters.R``, VeSPA
+``metabolites.xml`` and an FID-A-derived table carry the 2000 values wherever they define Asp,
+Gln, Glu, GSH, NAAG and PCh), so no value was changed and none was guessed or fitted. Shifts are at
+37 °C, pH 7, referenced to DSS at 0 ppm. Against the ISMRM fitting-challenge basis (simulated
+with slightly different parameters, e.g. its Cr CH3 sits at 3.024 ppm) the agreement is
+documented in benchmarks/RESULTS_basis.md (Asp, Gln, GSH differ most; the PCh area gap over
+0.2–4.2 ppm comes from where its OCH2 multiplet sits, not from its proton count).
 
 Representation
 --------------
@@ -160,6 +164,9 @@ _TABLE = (
                   ((0, 1, -9.32), (0, 2, 3.10), (0, 3, 5.90), (0, 4, 6.03), (1, 2, 5.90),
                    (1, 3, 3.10), (1, 4, 6.03), (2, 3, -9.32)),
                   nuclei=("1H", "1H", "1H", "1H", "31P"))), _G2000C),
+    # PCh: N(CH3)3 singlet (9 H, one spin × 9: exact for an uncoupled group); choline CH2–CH2
+    # with 31P. The OCH2 at 4.2805 ppm lies just above the usual 4.2 ppm fit-range edge (the
+    # fitting-challenge basis puts it near 4.1–4.2 ppm; whole-spectrum areas agree to 0.6 %).
     Molecule("PCh", (
         _singlet(3.2080, 9),
         SpinGroup((4.2805, 4.2805, 3.6410, 3.6410, 0.0),

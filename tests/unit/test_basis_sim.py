@@ -226,12 +226,19 @@ def test_event_builders_validate():
 # (absorption) spectra over 0.2–4.2 ppm at the reference's own 2 Hz linewidth, allowing one
 # rigid frequency offset ≤ 0.006 ppm per metabolite (the reference's singlets sit up to
 # 0.003 ppm from Govindaraju 2000, e.g. Cr at 3.024, and the fitter estimates shifts anyway).
-# Metabolites below 0.99 are listed with their measured floor (benchmarks/RESULTS_basis.md):
-# they follow different spin parameters in the challenge simulation, not a simulator error.
+# Metabolites below 0.99 are listed with their measured floor (benchmarks/RESULTS_basis.md,
+# re-measured 2026-11-22 03:00 UTC: Asp 0.9361, Gln 0.9584, GSH 0.9167, Glu 0.9891,
+# NAAG 0.9880, GABA 0.9900): they follow different spin parameters in the challenge
+# simulation, not a simulator error. Floors sit ≤ 0.002 below the deterministic measurement.
 # ---------------------------------------------------------------------------------------
-KNOWN_BELOW_099 = {"Asp": 0.93, "Gln": 0.955, "GSH": 0.91, "Glu": 0.985, "NAAG": 0.985,
-                   "GABA": 0.985}
-AREA_TOL = {"PCh": 0.08, "Asp": 0.04, "NAAG": 0.03}  # measured, see RESULTS_basis.md
+KNOWN_BELOW_099 = {"Asp": 0.935, "Gln": 0.957, "GSH": 0.915, "Glu": 0.988, "NAAG": 0.987,
+                   "GABA": 0.989}
+# |area ratio − 1| over 0.2–4.2 ppm, measured: PCh 0.0728 (its OCH2 multiplet lies above the
+# 4.2 ppm edge with Govindaraju's 4.2805 ppm, below it in the reference), Asp 0.0315, NAAG 0.0255
+AREA_TOL = {"PCh": 0.075, "Asp": 0.033, "NAAG": 0.027}
+# |area ratio − 1| over the whole spectrum (= FID(0) ratio), measured: Asp 0.0297, NAAG 0.0213,
+# all others ≤ 0.0136 (GSH); default 0.015
+AREA_TOL_ALL = {"Asp": 0.032, "NAAG": 0.023}
 ALIAS = {"PCh": "PCho", "sI": "sIns"}
 
 
@@ -262,9 +269,42 @@ def test_against_challenge_basis(press30):
         floor = KNOWN_BELOW_099.get(name, 0.99)
         # areas over the fit range, both Gaussian-apodised (4 Hz) to remove truncation ripple
         ratio = _area(x, DWELL, sel) / _area(y, DWELL, sel)
-        if corr < floor or abs(ratio - 1) > AREA_TOL.get(name, 0.02):
-            failures.append(f"{name}: corr {corr:.4f} (floor {floor}), area ratio {ratio:.3f}")
+        every = np.ones(b.n_points, bool)
+        ratio_all = _area(x, DWELL, every) / _area(y, DWELL, every)
+        if (corr < floor or abs(ratio - 1) > AREA_TOL.get(name, 0.02)
+                or abs(ratio_all - 1) > AREA_TOL_ALL.get(name, 0.015)):
+            failures.append(f"{name}: corr {corr:.4f} (floor {floor}), area ratio {ratio:.3f}, "
+                            f"whole-spectrum area ratio {ratio_all:.4f}")
     assert not failures, "; ".join(failures)
+
+
+def test_pch_area_gap_is_the_och2_window_edge_not_protons(press30):
+    """PCh's 7 % area gap over 0.2–4.2 ppm is where the OCH2 multiplet sits, not its protons.
+
+    Proton count (9 N-CH3 + 4 CH2) and the N(CH3)3 grouping agree with the reference: the
+    whole-spectrum area and the 3.10–3.30 ppm singlet window match within 1 % / 0.5 %. Our
+    OCH2 (Govindaraju 2000: 4.2805 ppm) lies in 4.2–4.5 ppm; the reference's lies in 4.0–4.2.
+    """
+    if not CHALLENGE.is_dir():
+        pytest.skip(f"challenge basis not found under {CHALLENGE}")
+    from bidsmrs.io.basis_files import load_basis
+
+    ref = load_basis(CHALLENGE)
+    b = press30
+    t = np.arange(b.n_points) * DWELL
+    x = b.fids[:, b.index("PCh")] * np.exp(-np.pi * 2.0 * t)
+    y = ref.fids[:, ref.index("PCho")]
+
+    def win(f, lo, hi):
+        return _area(f, DWELL, (b.ppm >= lo) & (b.ppm <= hi))
+
+    assert get_molecule("PCh").n_protons == 13
+    assert win(x, -11, 21) / win(y, -11, 21) == pytest.approx(1.0, abs=0.01)  # measured 0.9941
+    assert win(x, 3.10, 3.30) / win(y, 3.10, 3.30) == pytest.approx(1.0, abs=0.005)  # 0.9989
+    # OCH2: ours above the 4.2 ppm edge, the reference's below it (measured 1.127 vs 0.336
+    # and 0.346 vs 1.079 in 4.2–4.5 / 4.0–4.2 ppm)
+    assert win(x, 4.2, 4.5) > 1.0 and win(y, 4.2, 4.5) < 0.4
+    assert win(x, 4.0, 4.2) < 0.4 and win(y, 4.0, 4.2) > 1.0
 
 
 # ---------------------------------------------------------------------------------------
