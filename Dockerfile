@@ -4,7 +4,7 @@
 # The install steps below are the ones tests/integration/test_dockerfile.py replays (wheel -> fresh venv -> run.py).
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
-COPY pyproject.toml setup.py version README.md run.py ./
+COPY pyproject.toml setup.py version README.md LICENSE run.py ./
 COPY bidsmrs ./bidsmrs
 COPY boilerplate ./boilerplate
 RUN python -m pip install --no-cache-dir build \
@@ -13,7 +13,7 @@ RUN python -m pip install --no-cache-dir build \
 FROM python:3.11-slim-bookworm
 LABEL org.opencontainers.image.title="bidsmrs" \
       org.opencontainers.image.description="BIDS-App for single-voxel MR spectroscopy" \
-      org.opencontainers.image.licenses="Apache-2.0"
+      org.opencontainers.image.licenses="MIT"
 ENV PYTHONDONTWRITEBYTECODE=1 \
     MPLCONFIGDIR=/tmp/matplotlib \
     XDG_CACHE_HOME=/tmp/cache \

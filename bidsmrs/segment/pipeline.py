@@ -9,7 +9,7 @@ import numpy as np
 from scipy import ndimage
 
 from . import ants_steps
-from .pve import fit_pve
+from .pve import fit_pve_volume
 from .itk_threads import itk_threads
 from .result import Segmentation
 from .skullstrip import head_mask, is_skull_stripped, nonzero_mask
@@ -90,7 +90,7 @@ def segment_t1w(t1w_data: np.ndarray, t1w_affine: np.ndarray, *, n_threads: int 
         synthetic benchmark the coarse SyN stage degraded the priors (see
         benchmarks/RESULTS_segmentation.md).
     tissue_model : {"pve", "atropos"}
-        ``"pve"``: Bayesian partial-volume model with template priors (``pve.fit_pve``;
+        ``"pve"``: Bayesian partial-volume model with template priors (``pve.fit_pve_volume``;
         volume fractions). ``"atropos"``: ANTs Atropos posteriors with the template priors.
     affine_iterations, syn_iterations : tuple of int
         Iterations per resolution level of the registration stages (run on a 2 mm grid).
@@ -119,8 +119,10 @@ def segment_t1w(t1w_data: np.ndarray, t1w_affine: np.ndarray, *, n_threads: int 
        (Mattes MI affine; optional SyN, Avants et al. 2008, Med Image Anal 12:26) and its
        GM/WM/CSF maps are warped to the T1w grid (head images: a first affine pass on the
        head with ``SCALP_EROSION_MM`` peeled off gives the brain mask).
-    4. At native resolution, the Bayesian partial-volume model (default) gives volume fractions;
-       or Atropos (Avants et al. 2011, Neuroinformatics 9:381) gives class posteriors.
+    4. At native resolution, the Bayesian partial-volume model (default; ``pve.fit_pve_volume``:
+       noise SD from the white-matter interior, residual bias re-estimated from confidently pure
+       GM/WM voxels) gives volume fractions; or Atropos (Avants et al. 2011,
+       Neuroinformatics 9:381) gives class posteriors.
     """
     if tissue_model not in ("pve", "atropos"):
         raise ValueError(f"unknown tissue_model {tissue_model!r}")
@@ -161,6 +163,7 @@ def segment_t1w(t1w_data: np.ndarray, t1w_affine: np.ndarray, *, n_threads: int 
         if tissue_model == "atropos":
             priors_here = _normalised_priors(warped[:3], brain)
             weight = 0.25 if prior_weight is None else prior_weight
+            model_details: tuple[tuple[str, str], ...] = ()
             brain_ants = image.new_image_like(brain.astype(np.float32))
             posteriors = ants_steps.atropos_posteriors(
                 corrected, brain_ants, priors_here, prior_weight=weight,
@@ -173,11 +176,16 @@ def segment_t1w(t1w_data: np.ndarray, t1w_affine: np.ndarray, *, n_threads: int 
             p = np.clip(p, 0, None)
             empty = p.sum(axis=1) < 1e-3  # inside the subject's mask, outside the template's
             p[empty] = 1.0 / 3
-            fractions, params = fit_pve(intensity, p, concentration=weight)
+            zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+            fractions, params, residual_bias = fit_pve_volume(intensity, p, brain, zooms, concentration=weight)
             stack = np.zeros((3,) + data.shape, np.float32)
             for k, col in enumerate((1, 2, 0)):  # GM, WM, CSF
                 stack[k][brain] = fractions[:, col]
-            logger.info("PVE means (CSF, GM, WM) %s, noise SD %.4g", params.means, params.noise_sd)
+            low, high = np.percentile(residual_bias, [1, 99])
+            logger.info("PVE means (CSF, GM, WM) %s, noise SD %.4g, residual bias 1-99 %% %.3f-%.3f",
+                        params.means, params.noise_sd, low, high)
+            model_details = (("noise_sd", "robust SD of the white-matter interior"),
+                             ("residual_bias_range", f"{low:.3f}-{high:.3f}"))
         else:
             raise ValueError(f"unknown tissue_model {tissue_model!r}")
 
@@ -191,7 +199,7 @@ def segment_t1w(t1w_data: np.ndarray, t1w_affine: np.ndarray, *, n_threads: int 
         ("registration", "affine+SyN" if deformable else "affine"),
         ("tissue_model", tissue_model),
         ("prior_weight", str(weight)),
-    )
+    ) + model_details
     return Segmentation(gm=gm, wm=wm, csf=csf, brain_mask=brain, affine=affine.copy(),
                         method=METHOD_ATROPOS if tissue_model == "atropos" else METHOD,
                         details=details)
