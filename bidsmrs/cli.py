@@ -183,6 +183,8 @@ def parse_args(argv=None) -> Settings:
             parser.error(f"{name} {path} does not exist")
     if opts.tissue_fractions is not None and sum(opts.tissue_fractions) <= 0:
         parser.error("--tissue-fractions must not all be zero")
+    if opts.quant_config is not None and opts.analysis_level == "participant":
+        _check_quant_config(parser, opts.quant_config, opts.basis)
     nprocs = opts.nprocs or _available_cores()
     return Settings(
         bids_dir=bids_dir, output_dir=output_dir, analysis_level=opts.analysis_level,
@@ -200,6 +202,31 @@ def parse_args(argv=None) -> Settings:
         dask_scheduler=opts.dask_scheduler, work_dir=work_dir, force=opts.force, no_report=opts.no_report,
         verbosity=opts.verbosity, coil_combination=opts.coil_combination, align_ppm=tuple(opts.align_ppm),
         reject_mads=opts.reject_mads, fit_ppm=tuple(opts.fit_ppm), baseline=opts.baseline)
+
+
+def _check_quant_config(parser, path: Path, basis: Path | None) -> None:
+    """Fail early (exit 64) on a --quant-config that no run could use, rather than once per run.
+
+    Checked against the 3 T tables; field-specific gaps are still reported per run. Metabolite keys
+    may name the components of a --basis file.
+    """
+    from bidsmrs.errors import QuantificationError
+    from bidsmrs.quantify import load_quant_config
+
+    names: tuple[str, ...] = ()
+    if basis is not None:
+        from bidsmrs.io.basis_files import load_basis
+
+        try:
+            names = load_basis(basis.expanduser()).names
+        except BidsMrsError as exc:
+            parser.error(f"--basis: {exc}")
+    try:
+        load_quant_config(path.expanduser(), 3.0, metabolite_names=names)
+    except QuantificationError:
+        pass  # depends on the data's field strength: reported per run
+    except BidsMrsError as exc:
+        parser.error(f"--quant-config: {exc}")
 
 
 def _available_cores() -> int:

@@ -105,3 +105,19 @@ def test_unknown_participant_label_exits_64(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 64
     assert "99" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("content,word", [
+    ('{"water": {"T2": {"gm": 110}}}', "ms"),                 # milliseconds
+    ('{"metabolites": {"Unobtainium": {"T2": 0.2}}}', "Unobtainium"),
+    ("{not json", "JSON"),
+])
+def test_bad_quant_config_fails_before_any_run(tmp_path, capsys, content, word):
+    ds = _dataset(tmp_path / "ds")
+    cfg = tmp_path / "q.json"
+    cfg.write_text(content)
+    with pytest.raises(SystemExit) as exc:
+        parse_args([str(ds), str(tmp_path / "out"), "participant", "--quant-config", str(cfg)])
+    assert exc.value.code == 64
+    err = capsys.readouterr().err
+    assert "--quant-config" in err and word.lower() in err.lower()

@@ -11,7 +11,8 @@ pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("nilearn") is None, reason="nilearn not installed"),
 ]
 
-TOLERANCE = 0.10  # per-voxel fraction error allowed on the 2 mm phantom (benchmark: 1 mm, ±0.05)
+TOLERANCE = 0.05  # per-voxel fraction error allowed on the 2 mm phantom (as the 1 mm benchmark);
+# measured worst 0.030 (occipital), benchmarks/RESULTS_segmentation.md
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,6 @@ def test_skull_stripped_phantom_fractions_within_tolerance(phantom):
     np.testing.assert_array_equal(seg.brain_mask, synth.data > 0)
     errors = _voxel_errors(seg, synth)
     worst = {name: float(e.max()) for name, e in errors.items()}
-    print("worst per voxel", worst)
     assert max(worst.values()) < TOLERANCE, worst
 
 
