@@ -37,6 +37,7 @@ from bidsmrs.preprocess.eddy_current import eddy_current_correct
 from bidsmrs.preprocess.peaks import in_range
 from bidsmrs.preprocess.qc import spectral_qc, water_qc
 from bidsmrs.preprocess.reference import phase_metabolite, reference_metabolite, reference_water
+from bidsmrs.preprocess.conjugation import conjugate, conjugation_score, is_conjugated
 from bidsmrs.preprocess.water_removal import N_COMPONENTS, remove_water
 from bidsmrs.spectrum import Spectrum
 
@@ -67,6 +68,10 @@ class PreprocOptions:
         Half-width of the coarse frequency search (Hz).
     reference_align_ppm_range : (float, float)
         Registration window (ppm) for the transients of water references (no rejection).
+    auto_conjugate : bool
+        Detect data stored with the opposite frequency convention (metabolites mirrored about
+        the centre frequency, :mod:`bidsmrs.preprocess.conjugation`) and conjugate them and
+        their references back, with a note.
     remove_water : bool
         HLSVD removal of residual water (see ``water_removal_min_ratio``).
     water_removal_min_ratio : float
@@ -98,6 +103,7 @@ class PreprocOptions:
     reject_mad: float | None = 3.0
     max_shift_hz: float = 20.0
     reference_align_ppm_range: tuple[float, float] = (4.2, 5.1)
+    auto_conjugate: bool = True
     remove_water: bool = True
     water_removal_min_ratio: float = 1.0
     water_ppm_range: tuple[float, float] = (4.4, 5.0)
@@ -296,6 +302,13 @@ def preprocess_run(metabolite: Spectrum, references: Mapping[str, Spectrum] | No
             if not np.isfinite(r2.fid).all():
                 raise InputError(f"the '{role}' reference contains NaN/inf samples")
             distinct[id(r)] = r2
+    # 0. frequency convention: conjugated exports show NAA/Cr/Cho mirrored about the centre
+    if options.auto_conjugate and np.isfinite(met.fid).all() and is_conjugated(met):
+        score = conjugation_score(met)
+        reason = f"NAA/Cr/Cho region mirrored about {met.ppm_centre:g} ppm (score {score:.1f})"
+        met = conjugate(met, reason)
+        distinct = {k: conjugate(r, "conjugated with the metabolite data") for k, r in distinct.items()}
+        notes.append(f"the data were stored conjugated and have been conjugated back: {reason}")
 
     # 1. coil combination -----------------------------------------------------------------
     n_coils = size_of(met, DIM_COIL)

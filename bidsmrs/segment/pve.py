@@ -7,8 +7,13 @@ identify three fractions, so the registered template priors ``π(x)`` enter as a
 prior ``p(f) ∝ Π f_k^(α·π_k − 1)``, whose mean is ``π(x)`` (template-driven priors as in SPM's
 unified segmentation, Ashburner & Friston 2005, NeuroImage 26:839). The posterior mean of
 ``f`` is computed on a grid over the simplex (fractions of 0 are evaluated at half a grid
-step; lattice points carry quadrature weights, ``simplex_weights``). ``μ`` comes from regressing intensities on the priors (unbiased if the priors are
-calibrated probabilities); ``σ`` (and optionally ``μ``) is then estimated by EM.
+step; lattice points carry quadrature weights, ``simplex_weights``). ``μ`` comes from
+regressing intensities on the priors (unbiased if the priors are calibrated probabilities).
+
+``fit_pve`` estimates ``σ`` by EM (or takes it as given). ``fit_pve_volume``, used by the
+pipeline, fixes ``σ`` to the robust SD of the white-matter interior (``robust_class_sd``), so
+that the misfit of the template is not absorbed as noise, and removes the smooth residual bias
+left by N4 using the voxels that the fit calls pure GM or WM (``smooth_in_mask``).
 """
 from __future__ import annotations
 

@@ -1,0 +1,52 @@
+"""Data stored with the opposite frequency convention are detected and conjugated back."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bidsmrs.preprocess import preprocess_run
+from bidsmrs.preprocess.conjugation import conjugation_score, is_conjugated
+from bidsmrs.simulate import make_spectrum, peak_fid
+
+SF, DWELL, N = 123.2, 1 / 2000, 2048
+
+
+def _metabolite(rng, n_transients=8, conj=False):
+    fid = sum(peak_fid(N, DWELL, SF, ppm, amplitude=a, lorentz_hz=4) for ppm, a in
+              ((2.008, 10), (3.027, 8), (3.185, 3), (4.65, 60)))
+    data = np.repeat(fid[:, None], n_transients, axis=1)
+    spec = make_spectrum(data, dwell_s=DWELL, spectrometer_mhz=SF, noise_sd=0.05, rng=rng, dim_tags=("DIM_DYN",),
+                         phase0_deg=30)
+    return spec.replace(fid=np.conj(spec.fid)) if conj else spec
+
+
+def _water(conj=False):
+    w = make_spectrum(peak_fid(N, DWELL, SF, 4.65, amplitude=5000, lorentz_hz=5, phase_deg=20), dwell_s=DWELL,
+                      spectrometer_mhz=SF)
+    return w.replace(fid=np.conj(w.fid)) if conj else w
+
+
+def test_score_separates_conventions():
+    good = _metabolite(np.random.default_rng(0))
+    bad = _metabolite(np.random.default_rng(0), conj=True)
+    assert conjugation_score(good) < 0.3 < 3 < conjugation_score(bad)
+    assert not is_conjugated(good) and is_conjugated(bad)
+
+
+def test_conjugated_input_gives_the_same_result():
+    ref = preprocess_run(_metabolite(np.random.default_rng(1)), {"conc": _water()})
+    res = preprocess_run(_metabolite(np.random.default_rng(1), conj=True), {"conc": _water(conj=True)})
+    assert any("conjugated" in n for n in res.qc["notes"])
+    assert "Conjugation" in [h.method for h in res.metabolite.history]
+    a, b = ref.metabolite.spectrum(), res.metabolite.spectrum()
+    assert np.corrcoef(a.real, b.real)[0, 1] > 0.999
+    assert abs(ref.water.fid[0]) == pytest.approx(abs(res.water.fid[0]), rel=1e-6)
+
+
+def test_real_data_not_flagged(shared_dir):
+    from bidsmrs.io.nifti_mrs import load_nifti_mrs
+
+    for path in sorted((shared_dir / "data" / "real").rglob("*_svs.nii.gz")):
+        spec = load_nifti_mrs(path)
+        assert not is_conjugated(spec), path
+        assert is_conjugated(spec.replace(fid=np.conj(spec.fid))), path
