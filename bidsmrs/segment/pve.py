@@ -242,7 +242,7 @@ def robust_class_sd(intensity: np.ndarray, priors: np.ndarray, *, tissue: int = 
     Returns
     -------
     float or None
-        The SD, or None if fewer than ``min_voxels`` voxels qualify.
+        The SD, or None if fewer than ``min_voxels`` voxels qualify or the MAD is 0.
 
     Examples
     --------
@@ -256,7 +256,8 @@ def robust_class_sd(intensity: np.ndarray, priors: np.ndarray, *, tissue: int = 
     sel = y[np.asarray(priors)[:, tissue] >= confident_prior]
     if sel.size < min_voxels:
         return None
-    return float(1.4826 * np.median(np.abs(sel - np.median(sel))))
+    sd = float(1.4826 * np.median(np.abs(sel - np.median(sel))))
+    return sd if sd > 0 else None
 
 
 def smooth_in_mask(values: np.ndarray, weights: np.ndarray, mask: np.ndarray, zooms, sigma_mm: float,
@@ -367,13 +368,9 @@ def fit_pve_volume(intensity: np.ndarray, priors: np.ndarray, mask: np.ndarray, 
     subset = np.arange(y.size)
     if 0 < bias_voxels < 1 and y.size * bias_voxels >= 10_000:
         subset = np.sort(np.random.default_rng(0).choice(y.size, int(y.size * bias_voxels), replace=False))
-    fractions, params = None, None
-    for it in range(bias_iterations + 1):
+    for it in range(bias_iterations):
         yc = y / np.exp(log_bias)
         sd = robust_class_sd(yc, pri) if robust_noise else None
-        if it == bias_iterations:
-            fractions, params = fit_pve(yc, pri, concentration=concentration, noise_sd=sd, **options)
-            break
         fractions, params = fit_pve(yc[subset], pri[subset], concentration=concentration, noise_sd=sd,
                                     **options)
         means = np.asarray(params.means)
@@ -390,4 +387,7 @@ def fit_pve_volume(intensity: np.ndarray, priors: np.ndarray, mask: np.ndarray, 
         log_bias += update - np.median(update)
         logger.debug("residual bias iteration %d: σ %.4g, field 1–99 %% %s", it + 1, params.noise_sd,
                      np.round(np.exp(np.percentile(log_bias, [1, 99])), 3))
+    yc = y / np.exp(log_bias)
+    sd = robust_class_sd(yc, pri) if robust_noise else None
+    fractions, params = fit_pve(yc, pri, concentration=concentration, noise_sd=sd, **options)
     return fractions, params, np.exp(log_bias).astype(np.float32)

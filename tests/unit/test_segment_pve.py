@@ -145,3 +145,16 @@ def test_fit_pve_volume_removes_a_residual_bias_and_beats_the_plain_fit():
     assert worst(fractions) < 0.03 < worst(plain)
     # σ is the noise-level SD of the white matter, not inflated by the template misfit
     assert 10 < params.noise_sd < 30
+
+
+def test_fit_pve_volume_without_pure_voxels_falls_back_to_a_plain_fit():
+    rng = np.random.default_rng(8)
+    shape = (30, 30, 30)
+    mask = np.ones(shape, bool)
+    n = mask.sum()
+    truth = rng.dirichlet([4.0, 10.0, 6.0], size=n)  # mixtures only: no voxel is pure
+    priors = 0.6 * truth + 0.4 * np.array([0.2, 0.5, 0.3])
+    y = truth @ np.array([300.0, 650.0, 870.0]) + rng.normal(0, 10.0, n)
+    fractions, params, field = fit_pve_volume(y, priors, mask, (1.0, 1.0, 1.0), pure_fraction=0.99)
+    assert fractions.shape == (n, 3) and np.all(field == 1)
+    np.testing.assert_allclose(fractions.sum(axis=1), 1.0, atol=1e-5)
