@@ -114,12 +114,6 @@ def summarise(est: pd.DataFrame, shared: Path, datasets) -> dict:
     return {"bidsmrs": ours, "fslmrs": theirs, "creatine_tCr_mM": float(cr.iloc[0]) if len(cr) else float("nan")}
 
 
-def _parse_range(text: str):
-    if "-" in text:
-        a, b = text.split("-")
-        return list(range(int(a), int(b) + 1))
-    return [int(x) for x in text.split(",")]
-
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -128,6 +122,8 @@ def main(argv=None) -> int:
     p.add_argument("--keep", type=Path, help="keep the BIDS dataset and outputs here")
     p.add_argument("--nprocs", type=int, default=1)
     opts = p.parse_args(argv)
+    from benchmarks.challenge import _parse_range
+
     datasets = _parse_range(opts.datasets)
     t0 = time.perf_counter()
     if opts.keep:

@@ -8,7 +8,6 @@ and returns :class:`~bidsmrs.settings.Settings`; ``main(argv)`` runs and returns
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import traceback
@@ -16,7 +15,7 @@ import uuid
 from pathlib import Path
 
 from bidsmrs import __version__
-from bidsmrs.errors import BidsMrsError, UsageError
+from bidsmrs.errors import BidsMrsError
 from bidsmrs.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATAERR, EXIT_SOFTWARE = 0, 1, 64, 65, 70

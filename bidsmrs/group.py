@@ -9,7 +9,6 @@ import logging
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from bidsmrs import __version__

@@ -23,6 +23,7 @@ from typing import Iterator, Sequence
 from bidsmrs import __version__
 from bidsmrs.errors import BidsMrsError, InputError, QuantificationError
 from bidsmrs.io.bids_inputs import MrsRun, find_runs
+from bidsmrs.io.hashing import sha256_file
 from bidsmrs.io.jsonfile import read_json, write_json
 from bidsmrs.outputs import naming
 from bidsmrs.outputs.dataset import write_dataset_files
@@ -210,13 +211,6 @@ def _crash_file(out: Path, name: str) -> Path:
 # ---------------------------------------------------------------------------------------
 # resumability
 # ---------------------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def input_hash(run: MrsRun, settings: Settings) -> str:
     """Hash of everything a run's results depend on: input files, sidecar, settings, version."""
@@ -237,7 +231,7 @@ def input_hash(run: MrsRun, settings: Settings) -> str:
     h.update(json.dumps(dict(run.sidecar), sort_keys=True, default=str).encode())
     for f in files:
         h.update(str(f.name).encode())
-        h.update(_sha256(f).encode())
+        h.update(sha256_file(f).encode())
     return h.hexdigest()
 
 

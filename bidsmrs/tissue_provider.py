@@ -7,7 +7,6 @@ T1w is unchanged) > none (tissue-corrected columns are then n/a).
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from bidsmrs.errors import QuantificationError
 from bidsmrs.io.bids_inputs import MrsRun
+from bidsmrs.io.hashing import sha256_file
 from bidsmrs.outputs import naming
 from bidsmrs.spectrum import Spectrum
 
@@ -79,7 +79,7 @@ def _builtin_maps(run: MrsRun, settings, notes):
     from bidsmrs.io.jsonfile import read_json, write_json
 
     out = settings.output_dir
-    t1_hash = _sha256(run.t1w_path)
+    t1_hash = sha256_file(run.t1w_path)
     paths = {lab: out / naming.probseg_file(run.subject, run.session, lab) for lab in ("GM", "WM", "CSF")}
     sidecar_path = paths["GM"].with_name(paths["GM"].name.replace(".nii.gz", ".json"))
     method = None
@@ -131,9 +131,3 @@ def _rel(path, base) -> str:
         return str(path)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -1,8 +1,6 @@
 """Real in vivo data (../shared/data/real): the pipeline runs and results are plausible (issue 2)."""
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from bidsmrs.cli import main
