@@ -126,6 +126,18 @@ def write_nifti_mrs(path, fid, *, dwell_s: float, sf_mhz: float, te_s: float | N
     return path
 
 
+def edit_sidecar(nifti_path, **changes) -> None:
+    """Change keys of a NIfTI file's BIDS sidecar in place; a value of None deletes the key."""
+    p = sidecar_path(nifti_path)
+    d = json.loads(p.read_text())
+    for k, v in changes.items():
+        if v is None:
+            d.pop(k, None)
+        else:
+            d[k] = v
+    p.write_text(json.dumps(d))
+
+
 def sidecar_path(nifti_path) -> Path:
     """``x.nii.gz`` / ``x.nii`` → ``x.json``."""
     p = Path(nifti_path)

@@ -58,6 +58,7 @@ import numpy as np
 
 from bidsmrs.basis.core import Basis, is_macromolecule_name
 from bidsmrs.errors import InputError
+from bidsmrs.io.jsonfile import read_bytes_checked
 from bidsmrs.io.atomic import atomic_path, atomic_write_text
 
 __all__ = ["load_basis", "save_basis", "write_lcmodel_basis", "read_lcmodel_raw",
@@ -139,14 +140,7 @@ def _numbers(text: str, path: Path) -> np.ndarray:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="latin-1")
-    except FileNotFoundError:
-        raise InputError("file not found", path) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, expected a file", path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read file ({exc.strerror or exc})", path) from None
+    return read_bytes_checked(path, "a basis file").decode("latin-1")
 
 
 # ----------------------------------------------------------------------------------------

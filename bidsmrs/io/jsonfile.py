@@ -20,6 +20,18 @@ from bidsmrs.io.atomic import atomic_write_text
 __all__ = ["read_json", "write_json", "to_jsonable", "dumps_json"]
 
 
+def read_bytes_checked(path: Path, what: str = "a file") -> bytes:
+    """A file's bytes, or a one-line :class:`InputError` naming it (missing, a directory, unreadable)."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError("file not found", path) from None
+    except IsADirectoryError:
+        raise InputError(f"is a directory, expected {what}", path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read file ({exc.strerror or exc})", path) from None
+
+
 def read_json(path: str | os.PathLike) -> dict:
     """Read a JSON object from ``path``.
 
@@ -30,14 +42,7 @@ def read_json(path: str | os.PathLike) -> dict:
         line and column), or its top level is not an object.
     """
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise InputError("file not found", p) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, expected a JSON file", p) from None
-    except OSError as exc:
-        raise InputError(f"cannot read file ({exc.strerror or exc})", p) from None
+    raw = read_bytes_checked(p, "a JSON file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -10,7 +10,7 @@ from bidsmrs.errors import InputError, NoDataError, UsageError
 from bidsmrs.io.bids_inputs import (MrsRun, find_runs, list_sessions, list_subjects,
                                     parse_bids_name, resolve_bids_uri, sidecar_for)
 from bidsmrs.io.nifti_mrs import load_nifti_mrs
-from tests.bidsfixtures import make_bids_dataset, sidecar_path, water_fid, write_nifti_mrs
+from tests.bidsfixtures import edit_sidecar, make_bids_dataset, sidecar_path, water_fid, write_nifti_mrs
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 REAL = SHARED / "data" / "real"
@@ -20,15 +20,6 @@ def _names(refs):
     return {k: Path(v).name for k, v in refs.items()}
 
 
-def _edit_sidecar(nii: Path, **changes):
-    p = sidecar_path(nii)
-    d = json.loads(p.read_text())
-    for k, v in changes.items():
-        if v is None:
-            d.pop(k, None)
-        else:
-            d[k] = v
-    p.write_text(json.dumps(d))
 
 
 # ---------------------------------------------------------------------------------------
@@ -145,9 +136,9 @@ def test_several_unlabelled_references_pick_best_entity_match(tmp_path):
 
 def test_broken_links_fail_only_that_run(tmp_path):
     ds = make_bids_dataset(tmp_path / "bids", subjects=("01", "02", "03", "04"), with_t1w=True)
-    _edit_sidecar(ds.svs_paths[0], ReferenceSignal="bids::sub-01/mrs/missing_mrsref.nii.gz")
-    _edit_sidecar(ds.svs_paths[1], ReferenceSignal="bids::../outside/sub-02_mrsref.nii.gz")
-    _edit_sidecar(ds.svs_paths[2], AnatomicalImage="/etc/passwd")
+    edit_sidecar(ds.svs_paths[0], ReferenceSignal="bids::sub-01/mrs/missing_mrsref.nii.gz")
+    edit_sidecar(ds.svs_paths[1], ReferenceSignal="bids::../outside/sub-02_mrsref.nii.gz")
+    edit_sidecar(ds.svs_paths[2], AnatomicalImage="/etc/passwd")
     runs = find_runs(ds.root)
     assert len(runs) == 4
     e1, e2, e3, e4 = (r.error for r in runs)
@@ -160,7 +151,7 @@ def test_broken_links_fail_only_that_run(tmp_path):
 
 def test_plain_relative_reference_path_is_accepted(tmp_path):
     ds = make_bids_dataset(tmp_path / "bids", subjects=("01",))
-    _edit_sidecar(ds.svs_paths[0], ReferenceSignal="sub-01/mrs/sub-01_acq-press_mrsref.nii.gz")
+    edit_sidecar(ds.svs_paths[0], ReferenceSignal="sub-01/mrs/sub-01_acq-press_mrsref.nii.gz")
     (r,) = find_runs(ds.root)
     assert r.error is None and r.references["conc"].name == "sub-01_acq-press_mrsref.nii.gz"
 

@@ -1,7 +1,6 @@
 """BIDS validator wrapper and bidsmrs's own MRS checks (bidsmrs.io.validator)."""
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
@@ -10,20 +9,11 @@ import pytest
 from bidsmrs.io.bids_inputs import find_runs
 from bidsmrs.io.validator import (check_mrs_metadata, find_validator, run_bids_validator,
                                   validator_config)
-from tests.bidsfixtures import make_bids_dataset, sidecar_path, write_nifti_mrs
+from tests.bidsfixtures import edit_sidecar, make_bids_dataset, write_nifti_mrs
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 
 
-def _edit_sidecar(nii: Path, **changes):
-    p = sidecar_path(nii)
-    d = json.loads(p.read_text())
-    for k, v in changes.items():
-        if v is None:
-            d.pop(k, None)
-        else:
-            d[k] = v
-    p.write_text(json.dumps(d))
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +57,7 @@ def test_validator_valid_and_broken_datasets(tmp_path, validator):
     assert rep.available and rep.returncode == 0 and rep.errors == [] and rep.ok
     assert rep.raw["summary"]["subjects"] and "mrs" in rep.raw["summary"]["dataTypes"]
     # break sub-02: required SpectralWidth removed, a file with a non-BIDS name
-    _edit_sidecar(ds.svs_paths[1], SpectralWidth=None)
+    edit_sidecar(ds.svs_paths[1], SpectralWidth=None)
     (ds.root / "sub-02" / "mrs" / "sub-02_acq-press_ref.nii.gz").write_bytes(
         ds.ref_paths[1].read_bytes())
     rep = run_bids_validator(ds.root)
@@ -120,7 +110,7 @@ def test_check_mrs_metadata_finds_what_the_validator_skips(tmp_path):
     assert "SpectralWidth 4000 Hz is inconsistent with 1/dwell 2000 Hz" in text
     assert "ReferenceSignal" in text and "not found" in text
     # a reference whose sidecar disagrees with its header
-    _edit_sidecar(ds.ref_paths[0], SpectrometerFrequency=[297.2])
+    edit_sidecar(ds.ref_paths[0], SpectrometerFrequency=[297.2])
     problems = check_mrs_metadata(runs["sub-01_acq-press"])
     assert any("mrsref.nii.gz: sidecar SpectrometerFrequency [297.2] differs" in x for x in problems)
     assert all("\n" not in x for x in problems)
