@@ -292,6 +292,9 @@ def process_run(run: MrsRun, settings: Settings, work: Path, key: str) -> list[s
     from bidsmrs.basis_provider import basis_for
 
     basis = basis_for(spectrum, run, settings, work)
+    if basis.meta.get("te_split") == "default-symmetric":
+        warnings.append(f"PRESS TE1/TE2 unknown (no PulseSequenceTiming): the basis was simulated with "
+                        f"TE1 = TE2 = {1e3 * basis.meta.get('te1_s', 0):.1f} ms; set --te1/--te2 for your scanner")
     fit_options = FitOptions(ppm_range=settings.fit_ppm, baseline=settings.baseline)
     fit = fit_spectrum(spectrum, basis, fit_options)
     water = fit_water(pre.water) if pre.water is not None else None

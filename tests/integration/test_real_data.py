@@ -48,3 +48,12 @@ def test_t1w_participants_use_voxel_mask(philips, sub):
     assert tissue.loc[0, "segmentation_source"].startswith("builtin:")
     assert 0.2 < tissue.loc[0, "gm_fraction"] < 0.8
     assert (out / naming.anat_file(f"sub-{sub}_ses-01_acq-press")).is_file()
+
+
+def test_assumed_te_split_is_reported(philips):
+    """The Philips sidecars carry no PulseSequenceTiming: the symmetric TE1/TE2 assumption is a run warning."""
+    import json
+
+    out, _ = philips
+    side = json.loads((out / naming.run_file("sub-01_ses-01_acq-press", "concentrations", ".json")).read_text())
+    assert any("TE1/TE2 unknown" in w for w in side["Warnings"])
