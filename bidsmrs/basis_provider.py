@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from pathlib import Path
 
 from bidsmrs.basis.core import Basis
@@ -24,20 +23,10 @@ def _load_user_basis(path: str) -> Basis:
 
 
 def basis_cache_dir(work: Path) -> Path:
-    """A writable cache directory for simulated bases."""
-    for candidate in (os.environ.get("BIDSMRS_CACHE"), Path.home() / ".cache" / "bidsmrs"):
-        if not candidate:
-            continue
-        path = Path(candidate)
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            if os.access(path, os.W_OK):
-                return path
-        except OSError:
-            continue
-    path = Path(work) / "basis-cache"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """A writable cache directory for simulated bases (the bidsmrs cache, else the work directory)."""
+    from bidsmrs.io.cache import cache_dir
+
+    return cache_dir("basis", fallback=work)
 
 
 def basis_for(spectrum: Spectrum, run, settings, work: Path) -> Basis:

@@ -67,27 +67,14 @@ def set_native_threads(n: int) -> None:
         os.environ.setdefault(var, str(n))
 
 
-def _cache_root() -> Path | None:
-    """``$BIDSMRS_CACHE``, else ``~/.cache/bidsmrs`` (the one place outside the outputs we may write)."""
-    for base in (os.environ.get("BIDSMRS_CACHE"), Path.home() / ".cache" / "bidsmrs"):
-        if base:
-            return Path(base)
-    return None
-
-
 def private_library_dirs() -> None:
     """Point matplotlib's config/cache (default ``~/.cache/matplotlib``) into the bidsmrs cache."""
     if os.environ.get("MPLCONFIGDIR"):
         return
-    root = _cache_root()
-    if root is None:
-        return
-    path = root / "matplotlib"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return
-    if os.access(path, os.W_OK):
+    from bidsmrs.io.cache import cache_dir
+
+    path = cache_dir("matplotlib")
+    if path is not None:
         os.environ["MPLCONFIGDIR"] = str(path)
 
 

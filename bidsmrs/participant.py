@@ -60,6 +60,8 @@ class SubjectOutcome:
 # ---------------------------------------------------------------------------------------
 def run_participant_level(settings: Settings) -> int:
     """Run the participant level; return the exit code (0 all done, 1 some failed)."""
+    from bidsmrs.execution import map_subjects
+
     out = settings.output_dir
     if not settings.skip_bids_validation:
         _validate_input(settings)
@@ -74,7 +76,7 @@ def run_participant_level(settings: Settings) -> int:
         for run in runs:
             by_subject.setdefault(run.subject, []).append(run)
         log.info("%d MRS run(s) of %d participant(s) to process", len(runs), len(by_subject))
-        outcomes = _execute(by_subject, settings)
+        outcomes = map_subjects(process_subject, by_subject, settings)
         if not settings.no_report:
             _write_dataset_logs(out, sorted(by_subject))
     finally:
@@ -106,12 +108,6 @@ def _log_file(path: Path) -> logging.Handler:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger("bidsmrs").addHandler(handler)
     return handler
-
-
-def _execute(by_subject: dict[str, list[MrsRun]], settings: Settings) -> list[SubjectOutcome]:
-    from bidsmrs.execution import map_subjects
-
-    return map_subjects(process_subject, by_subject, settings)
 
 
 def _summarise(outcomes: Sequence[SubjectOutcome], out: Path) -> int:

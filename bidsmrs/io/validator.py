@@ -92,17 +92,9 @@ def _package_version() -> str | None:
 
 def _deno_dir(fallback: Path) -> str:
     """``$BIDSMRS_CACHE/deno`` (else ``~/.cache/bidsmrs/deno``) when writable, else ``fallback/deno``."""
-    for base in (os.environ.get("BIDSMRS_CACHE"), Path.home() / ".cache" / "bidsmrs"):
-        if not base:
-            continue
-        path = Path(base) / "deno"
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            continue
-        if os.access(path, os.W_OK):
-            return str(path)
-    return str(fallback / "deno")
+    from bidsmrs.io.cache import cache_dir
+
+    return str(cache_dir("deno", fallback))
 
 
 def _subject_dirs(root: Path) -> list[str]:

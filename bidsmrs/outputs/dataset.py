@@ -26,7 +26,6 @@ group_*
 def dataset_description(bids_dir: Path, output_dir: Path) -> dict:
     """The derivative ``dataset_description.json`` content."""
     generated = {"Name": "bidsmrs", "Version": __version__,
-                 "CodeURL": "https://pypi.org/project/bidsmrs/",
                  "Description": "Single-voxel MRS preprocessing, fitting and quantification"}
     tag = os.environ.get("BIDSMRS_CONTAINER_TAG")
     if tag:
