@@ -323,6 +323,9 @@ def process_run(run: MrsRun, settings: Settings, work: Path, key: str) -> list[s
     sources = [ro.bids_uri(run.svs_path, settings.bids_dir)] + [
         ro.bids_uri(p, settings.bids_dir) for p in sorted(set(run.references.values()))]
     log.info("%s: writing outputs", src)
+    # the concentrations TSV marks a finished run; drop an older one first so that a run killed
+    # while rewriting its files is never taken as finished with the new hash and old tables
+    (out / naming.run_file(src, "concentrations", ".tsv")).unlink(missing_ok=True)
     ro.write_preproc(out, src, spectrum, suffix="svs", sources=sources[:1])
     if pre.water is not None:
         ro.write_preproc(out, src, pre.water, suffix="mrsref", sources=sources[1:])

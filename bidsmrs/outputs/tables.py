@@ -44,11 +44,15 @@ def format_tsv(table: pd.DataFrame) -> str:
 
 
 def write_tsv(path: Path, table: pd.DataFrame, sidecar: Mapping[str, Any] | None = None) -> None:
-    """Write ``table`` as TSV and, if given, its JSON sidecar (same name, ``.json``)."""
+    """Write ``table`` as TSV and, if given, its JSON sidecar (same name, ``.json``).
+
+    The sidecar is written first, so a table never exists without its dictionary: the
+    concentrations TSV marks a finished run (DESIGN.md §3) and its sidecar holds the input hash.
+    """
     path = Path(path)
-    atomic_write_text(path, format_tsv(table))
     if sidecar is not None:
         write_json(path.with_suffix(".json"), dict(sidecar))
+    atomic_write_text(path, format_tsv(table))
 
 
 def read_tsv(path: Path) -> pd.DataFrame:

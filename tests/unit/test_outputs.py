@@ -58,3 +58,16 @@ def test_dataset_files_idempotent(tmp_path):
     desc = dataset_description(bids, out)
     assert desc["DatasetType"] == "derivative" and desc["GeneratedBy"][0]["Name"] == "bidsmrs"
     assert desc["DatasetLinks"]["raw"] == "../.."
+
+
+def test_table_never_exists_without_its_sidecar(tmp_path, monkeypatch):
+    """The concentrations TSV marks a finished run, so it is written after its sidecar (hash)."""
+    from bidsmrs.outputs import tables
+
+    def interrupted(path, text):
+        raise KeyboardInterrupt  # as if the process were stopped between the two writes
+
+    monkeypatch.setattr(tables, "atomic_write_text", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_tsv(tmp_path / "x.tsv", pd.DataFrame({"a": [1]}), {"InputHash": "abc"})
+    assert (tmp_path / "x.json").exists() and not (tmp_path / "x.tsv").exists()
