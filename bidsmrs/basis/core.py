@@ -125,6 +125,11 @@ def _interp_complex(t_old: np.ndarray, y: np.ndarray, t_new: np.ndarray) -> np.n
 _MM_PREFIXES = ("mm", "mac", "lip", "mmbl")
 
 
+def is_lipid_name(name: str) -> bool:
+    """True for lipid component names (``Lip09``, ``Lip13a`` ...)."""
+    return name.lower().startswith("lip")
+
+
 def is_macromolecule_name(name: str) -> bool:
     """True for macromolecule / lipid component names (``Mac``, ``MM09``, ``Lip13`` ...)."""
     low = name.lower()

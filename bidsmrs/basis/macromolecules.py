@@ -19,6 +19,18 @@ MM30      3.00       0.20           0.40
 
 LCModel lumps the 2.25 and 3.00 ppm lines into MM20; bidsmrs keeps them as separate
 components ``MM22`` and ``MM30`` (DESIGN.md §5.1) so that each is fitted freely.
+
+Lipids (same LCModel manual table; also spant's ``get_lip*_paras``), used by the fitter when a
+spectrum carries lipid signal (:attr:`bidsmrs.fitting.FitOptions.lipids`):
+
+========  ==================  ==================  ================
+name      ppm                 FWHM (ppm)          amplitude
+========  ==================  ==================  ================
+Lip09     0.89                0.14                3
+Lip13a    1.28                0.15                2
+Lip13b    1.28                0.089               2
+Lip20     2.04 / 2.25 / 2.80  0.15 / 0.15 / 0.20  1.33 / 0.67 / 0.87
+========  ==================  ==================  ================
 Widths are in ppm (so they scale with field in Hz); each component's FID(0) equals its
 amplitude, i.e. the same "protons of one molecule" convention as the metabolites.
 """
@@ -32,7 +44,8 @@ import numpy as np
 from bidsmrs.basis.core import Basis
 from bidsmrs.spectrum import ppm_to_hz
 
-__all__ = ["GaussianLine", "MM_COMPONENTS", "mm_fid", "with_macromolecules"]
+__all__ = ["GaussianLine", "MM_COMPONENTS", "LIPID_COMPONENTS", "mm_fid", "with_macromolecules",
+           "with_lipids"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,15 @@ MM_COMPONENTS: dict[str, tuple[GaussianLine, ...]] = {
     "MM20": (GaussianLine(2.08, 0.15, 1.33), GaussianLine(1.95, 0.15, 0.33)),
     "MM22": (GaussianLine(2.25, 0.20, 0.33),),
     "MM30": (GaussianLine(3.00, 0.20, 0.40),),
+}
+
+#: name → lines of the LCModel manual's simulated lipids (see module docstring).
+LIPID_COMPONENTS: dict[str, tuple[GaussianLine, ...]] = {
+    "Lip09": (GaussianLine(0.89, 0.14, 3.0),),
+    "Lip13a": (GaussianLine(1.28, 0.15, 2.0),),
+    "Lip13b": (GaussianLine(1.28, 0.089, 2.0),),
+    "Lip20": (GaussianLine(2.04, 0.15, 1.33), GaussianLine(2.25, 0.15, 0.67),
+              GaussianLine(2.80, 0.20, 0.87)),
 }
 
 
@@ -80,18 +102,35 @@ def with_macromolecules(basis: Basis, names=None) -> Basis:
     names : iterable of str, optional
         Subset of :data:`MM_COMPONENTS` (default all, in table order).
     """
-    names = list(MM_COMPONENTS) if names is None else list(names)
-    unknown = [n for n in names if n not in MM_COMPONENTS]
+    return _with_components(basis, MM_COMPONENTS, names, "macromolecules",
+                            "LCModel manual simulated MM (Gaussian lines)")
+
+
+def with_lipids(basis: Basis, names=None) -> Basis:
+    """``basis`` with the lipid components of :data:`LIPID_COMPONENTS` appended (those absent).
+
+    Parameters
+    ----------
+    basis : Basis
+    names : iterable of str, optional
+        Subset of :data:`LIPID_COMPONENTS` (default all, in table order).
+    """
+    return _with_components(basis, LIPID_COMPONENTS, names, "lipids",
+                            "LCModel manual simulated lipids (Gaussian lines)")
+
+
+def _with_components(basis: Basis, table, names, key: str, source: str) -> Basis:
+    names = list(table) if names is None else list(names)
+    unknown = [n for n in names if n not in table]
     if unknown:
-        raise KeyError(f"unknown MM components {unknown}; known: {list(MM_COMPONENTS)}")
+        raise KeyError(f"unknown {key} components {unknown}; known: {list(table)}")
     add = [n for n in names if n not in basis.names]
     if not add:
         return basis
-    cols = np.stack([mm_fid(MM_COMPONENTS[n], basis.n_points, basis.dwell_s,
+    cols = np.stack([mm_fid(table[n], basis.n_points, basis.dwell_s,
                             basis.spectrometer_mhz, basis.ppm_centre) for n in add], 1)
     meta = dict(basis.meta)
-    meta["macromolecules"] = {"components": add,
-                              "source": "LCModel manual simulated MM (Gaussian lines)"}
+    meta[key] = {"components": add, "source": source}
     return dataclasses.replace(basis, names=basis.names + tuple(add),
                                fids=np.concatenate([basis.fids, cols.astype(basis.fids.dtype)], 1),
                                is_macromolecule=tuple(basis.is_macromolecule) + (True,) * len(add),

@@ -6,8 +6,9 @@ Model over the fit range (frequency domain, stored convention of :mod:`bidsmrs.s
            + B(ν)
 
 - ``c_m ≥ 0`` amplitudes (basis units: molecules, see :mod:`bidsmrs.basis.core`);
-- groups ``g``: metabolites and macromolecules (``Basis.is_macromolecule``), each with its own
-  Lorentzian broadening ``L_g`` (FWHM, Hz) and shift ``ε_g`` (Hz); one Gaussian rate ``g`` (Hz²);
+- groups ``g``: metabolites, macromolecules (``Basis.is_macromolecule``) and lipids (``Lip*``
+  names), each with its own Lorentzian broadening ``L_g`` (FWHM, Hz) and shift ``ε_g`` (Hz);
+  one Gaussian rate ``g`` (Hz²);
 - per-metabolite shifts ``Δ_m`` (metabolite group only) with a Gaussian prior of SD
   ``metabolite_shift_sd_ppm`` (as spant's ABfit regularises frequencies, Wilson 2021);
 - zero- and first-order phase, ``φ1`` (rad/ppm) about ``δ_ref`` = centre of the fit range with
@@ -38,6 +39,18 @@ baseline that flexible varies on scales of ≈ 0.3 ppm, i.e. already close to th
 Glu/Gln/GABA multiplets and the MM bands it must not absorb (in vivo, the AIC keeps asking for
 more flexibility as long as the basis does not match the data exactly, which it never does).
 
+Lipids ``"auto"`` (default): when the basis has no lipid components, the spectrum is fitted
+without them first; if that fit leaves unexplained signal (χ² per point above
+``lipid_trigger_chi2_per_point``, or a non-negative projection of its residual onto the LCModel
+lipid lines of :mod:`bidsmrs.basis.macromolecules` lowering χ² by more than
+``lipid_min_delta_chi2``), the fit is repeated with the lipids as a third lineshape group and
+kept when the Bayesian information criterion
+``χ² + ln(N)·(parameters)`` says so and the lipids amount to at least ``lipid_min_ratio_tcr``
+× Cr + PCr (real contamination rather than the small broad misfit of an ordinary in-vivo
+spectrum, where lipid and MM lines are nearly collinear). Clean spectra therefore pay nothing (no extra parameters,
+one cheap projection); lipid-contaminated spectra (voxels near the skull, lesions) no longer push
+lipid signal into Lac, Glu/Gln and the MM components.
+
 Everything is deterministic (no random starts).
 """
 from __future__ import annotations
@@ -50,7 +63,7 @@ import numpy as np
 import scipy.fft
 from scipy.optimize import least_squares, nnls
 
-from bidsmrs.basis.core import Basis
+from bidsmrs.basis.core import Basis, is_lipid_name
 from bidsmrs.errors import FitError
 from bidsmrs.fitting import baseline as bl
 from bidsmrs.fitting.crlb import covariance_from_jacobian, noise_sd_from_regions
@@ -60,7 +73,7 @@ from bidsmrs.spectrum import Spectrum
 
 log = logging.getLogger(__name__)
 
-_GROUP_NAMES = ("metabolites", "macromolecules")
+_GROUP_NAMES = ("metabolites", "macromolecules", "lipids")
 
 
 @dataclass(frozen=True)
@@ -121,6 +134,21 @@ class FitOptions:
     jacobian : {"golub-pereyra", "kaufman"}
         Projected Jacobian of the variable-projection residual: exact (Golub & Pereyra 1973)
         or Kaufman's (1975) cheaper approximation.
+    lipids : {"auto", "always", "never"}
+        Lipid components (LCModel's Lip09, Lip13a, Lip13b, Lip20) when the basis has none:
+        added only when the spectrum shows lipid signal (``"auto"``, module doc), always, or
+        never. Lipids already in the basis are always fitted (as their own group).
+    lipid_min_delta_chi2 : float
+        χ² drop (in units of the noise variance) that the projection of the lipid-free fit's
+        residual onto the lipid lines must exceed before the fit is repeated with lipids.
+    lipid_trigger_chi2_per_point : float
+        The fit is also repeated with lipids when the lipid-free fit's χ² per point exceeds
+        this (unmodelled signal the other components absorbed only in part).
+    lipid_min_ratio_tcr : float
+        ``"auto"`` keeps the lipids only when their summed amplitude is at least this multiple
+        of Cr + PCr's (basis units): lipid contamination worth modelling, not the small broad
+        misfit of an ordinary brain spectrum, where lipid lines are nearly collinear with the
+        MM components and would trade amplitude with NAA and Glx.
     """
 
     ppm_range: tuple[float, float] = (0.2, 4.2)
@@ -145,12 +173,18 @@ class FitOptions:
     blas_threads: int | None = 1
     max_nfev: int = 200
     jacobian: str = "golub-pereyra"
+    lipids: str = "auto"
+    lipid_min_delta_chi2: float = 50.0
+    lipid_trigger_chi2_per_point: float = 1.3
+    lipid_min_ratio_tcr: float = 1.0
 
     def __post_init__(self):
         if self.baseline not in ("spline", "poly", "none"):
             raise ValueError(f"baseline must be 'spline', 'poly' or 'none', not {self.baseline!r}")
         if isinstance(self.baseline_smoothness, str) and self.baseline_smoothness != "auto":
             raise ValueError(f"baseline_smoothness must be 'auto' or a number, not {self.baseline_smoothness!r}")
+        if self.lipids not in ("auto", "always", "never"):
+            raise ValueError(f"lipids must be 'auto', 'always' or 'never', not {self.lipids!r}")
         if self.jacobian not in ("golub-pereyra", "kaufman"):
             raise ValueError(f"jacobian must be 'golub-pereyra' or 'kaufman', not {self.jacobian!r}")
         if self.baseline_penalty_order not in (1, 2, 3):
@@ -433,6 +467,81 @@ def _thread_controller():
 
 
 def _fit_spectrum(spectrum: Spectrum, basis: Basis, options: FitOptions) -> FitResult:
+    has_lipids = any(is_lipid_name(n) for n in basis.names)
+    if has_lipids or options.lipids == "never":
+        return _fit_one(spectrum, basis, options)
+    from bidsmrs.basis.macromolecules import with_lipids
+
+    if options.lipids == "always":
+        return _with_lipid_note(_fit_one(spectrum, with_lipids(basis), options), "added (always)")
+    plain = _fit_one(spectrum, basis, options)
+    chi2 = plain.params["chi2_per_point"]
+    drop = _lipid_residual_drop(plain)
+    if drop <= options.lipid_min_delta_chi2 and not chi2 > options.lipid_trigger_chi2_per_point:
+        return plain
+    with_lip = _fit_one(spectrum, with_lipids(basis), options)
+    bic_plain, bic_lip = _bic(plain), _bic(with_lip)
+    lip_to_cr = _lipid_to_creatine(with_lip)
+    if bic_lip < bic_plain and not lip_to_cr < options.lipid_min_ratio_tcr:
+        log.info("lipid signal found (BIC %.0f -> %.0f, lipids/tCr %.2g): lipid components added",
+                 bic_plain, bic_lip, lip_to_cr)
+        return _with_lipid_note(with_lip, f"added (auto: BIC {bic_plain:.0f} -> {bic_lip:.0f}, "
+                                          f"lipids/tCr {lip_to_cr:.2g})")
+    return _with_lipid_note(plain, f"tested, not added (auto: BIC {bic_plain:.0f} vs {bic_lip:.0f}, "
+                                   f"lipids/tCr {lip_to_cr:.2g})")
+
+
+def _lipid_to_creatine(result: FitResult) -> float:
+    """Summed lipid amplitudes / summed Cr + PCr amplitudes (basis units); NaN without Cr."""
+    lip = sum(float(a) for n, a in zip(result.names, result.amplitudes) if is_lipid_name(n))
+    cr = sum(float(a) for n, a in zip(result.names, result.amplitudes)
+             if n.lower() in ("cr", "pcr", "tcr", "cr+pcr"))
+    return lip / cr if cr > 0 else float("nan")
+
+
+def _with_lipid_note(result: FitResult, note: str) -> FitResult:
+    result.params["lipids"] = note
+    return result
+
+
+def _lipid_residual_drop(result: FitResult) -> float:
+    """χ² drop (noise-variance units) when the fit residual is projected, with non-negative
+    real amplitudes, onto the lipid lines (phase-corrected frame of ``result.data``)."""
+    from bidsmrs.basis.macromolecules import LIPID_COMPONENTS, mm_fid
+
+    m = result.in_range()
+    resid = (result.data - result.fit)[m]
+    n = result.ppm.size
+    dwell = 1.0 / (abs(result.ppm[1] - result.ppm[0]) * result.params["spectrometer_mhz"] * n)
+    centre = float(result.ppm[n // 2])  # frequency_axis_hz is 0 at index n//2
+    cols = []
+    for lines in LIPID_COMPONENTS.values():
+        fid = mm_fid(lines, n, dwell, result.params["spectrometer_mhz"], centre)
+        fid[0] *= 0.5
+        cols.append(scipy.fft.fftshift(scipy.fft.fft(fid))[m])
+    a = np.stack(cols, 1)
+    design = np.vstack([a.real, a.imag])
+    target = np.concatenate([resid.real, resid.imag])
+    _, rnorm = nnls(design, target)
+    before = float(target @ target)
+    return (before - rnorm ** 2) / result.noise_sd ** 2
+
+
+def _bic(result: FitResult) -> float:
+    """``χ² + ln(N)·k``: N real data values over the fit range, k = non-zero amplitudes +
+    non-linear parameters + effective dimension of the complex baseline."""
+    n_vals = 2 * int(np.count_nonzero(result.in_range()))
+    chi2 = result.params["chi2_per_point"] * n_vals
+    n_groups = len(result.params["shift_hz"])
+    k_nonlin = 3 + 2 * n_groups + len(result.params["metabolite_shift_hz"])
+    bl_par = result.params["baseline"]
+    span = result.fit_range_ppm[1] - result.fit_range_ppm[0]
+    k_base = 2.0 * bl_par["ed_per_ppm"] * span
+    k = int(np.count_nonzero(result.amplitudes)) + k_nonlin + k_base
+    return chi2 + np.log(n_vals) * k
+
+
+def _fit_one(spectrum: Spectrum, basis: Basis, options: FitOptions) -> FitResult:
     fid = np.asarray(spectrum.fid)
     if fid.ndim > 1 and all(n == 1 for n in fid.shape[1:]):  # singleton higher dimensions
         spectrum = spectrum.replace(fid=fid.reshape(-1), dim_tags=())
@@ -469,11 +578,13 @@ def _fit_spectrum(spectrum: Spectrum, basis: Basis, options: FitOptions) -> FitR
         raise FitError(f"basis spectra are all zero on the data's grid: {', '.join(empty)}")
     opts = options
     is_mm = np.array(rb.is_macromolecule, bool)
-    if is_mm.any() and not is_mm.all():
-        groups, group_names = is_mm.astype(int), _GROUP_NAMES
-    else:  # one lineshape group only
-        groups = np.zeros(len(rb.names), int)
-        group_names = (_GROUP_NAMES[1],) if is_mm.all() else (_GROUP_NAMES[0],)
+    # lineshape groups: 0 metabolites, 1 macromolecules, 2 lipids; numbered in that order over
+    # the kinds present (so group 0 is the metabolites whenever there are any)
+    kind = np.where(is_mm, 1, 0)
+    kind[[k for k, n in enumerate(rb.names) if is_mm[k] and is_lipid_name(n)]] = 2
+    present = sorted(set(kind.tolist()))
+    groups = np.searchsorted(present, kind)
+    group_names = tuple(_GROUP_NAMES[k] for k in present)
 
     spec = spectrum.spectrum()
     noise_sd = noise_sd_from_regions(spec, ppm)

@@ -85,9 +85,17 @@ class PreprocOptions:
         HLSVD removal of residual water.
     water_ppm_range : (float, float)
         Components removed by HLSVD (ppm).
+    nuisance_ppm_range : (float, float)
+        After water removal, the largest magnitude within this range (ppm) is checked again:
+        a peak there that still exceeds ``water_removal_min_ratio`` × the NAA-region peak
+        cannot be a metabolite (residual water far off its frequency, a spurious echo or
+        another artefact) and would wreck the fit; HLSVD components within
+        ± ``nuisance_half_width_ppm`` of it are removed, with a note. ``None`` disables it.
+    nuisance_half_width_ppm : float
+        Half-width (ppm) of the window removed around such a peak.
     hlsvd_components : int
         HLSVD model order.
-    reference_peak : {"auto", "NAA", "Cr", "water"}
+    reference_peak : {"auto", "NAA", "Cr", "Cho", "water"}
         Frequency-reference peak.
     figure_ppm_range : (float, float)
         Range (ppm) of the arrays in ``figure_data``.
@@ -107,6 +115,8 @@ class PreprocOptions:
     remove_water: bool = True
     water_removal_min_ratio: float = 1.0
     water_ppm_range: tuple[float, float] = (4.4, 5.0)
+    nuisance_ppm_range: tuple[float, float] | None = (4.0, 5.5)
+    nuisance_half_width_ppm: float = 0.15
     hlsvd_components: int = N_COMPONENTS
     reference_peak: str = "auto"
     figure_ppm_range: tuple[float, float] = (0.2, 4.2)
@@ -115,8 +125,8 @@ class PreprocOptions:
     def __post_init__(self):
         if self.coil_method not in ("snr2", "wsvd"):
             raise ValueError(f"coil_method must be 'snr2' or 'wsvd', not {self.coil_method!r}")
-        if self.reference_peak not in ("auto", "NAA", "Cr", "water"):
-            raise ValueError(f"reference_peak must be auto, NAA, Cr or water, not {self.reference_peak!r}")
+        if self.reference_peak not in ("auto", "NAA", "Cr", "Cho", "water"):
+            raise ValueError(f"reference_peak must be auto, NAA, Cr, Cho or water, not {self.reference_peak!r}")
         if self.reject_mad is not None and not self.reject_mad > 0:
             raise ValueError(f"reject_mad must be positive or None, not {self.reject_mad!r}")
         if self.align_iterations < 1:
@@ -147,7 +157,7 @@ class PreprocResult:
         ``residual_water_ratio`` (maximum absolute real part in the water window, 4.4–5.0 ppm,
         of the final phased spectrum divided by its maximum real part in 1.9–2.1 ppm, the NAA
         peak); ``coil_method``, ``n_coils``, ``n_coils_dropped``, ``ecc_applied``,
-        ``reference_peak`` (NAA, Cr or water) and ``notes`` (fallbacks taken, as sentences).
+        ``reference_peak`` (NAA, Cr, Cho or water) and ``notes`` (fallbacks taken, as sentences).
     figure_data : dict
         ``ppm`` (ascending ppm axis restricted to ``figure_ppm_range``), ``before`` and
         ``after`` (real spectra, transients × ppm, before/after alignment, referenced and
@@ -218,6 +228,31 @@ def _water_to_naa_magnitude(spec: Spectrum, water_range) -> float:
     if not w.any() or not m.any() or not mag[m].max() > 0:
         return float("nan")
     return float(mag[w].max() / mag[m].max())
+
+
+def _remove_nuisance_peak(met: Spectrum, options: PreprocOptions, notes: list) -> Spectrum:
+    """HLSVD removal around a dominant peak left in ``options.nuisance_ppm_range`` (see
+    :class:`PreprocOptions`); returns ``met`` unchanged when there is none."""
+    ppm = met.ppm
+    mag = np.abs(met.spectrum())
+    w = in_range(ppm, options.nuisance_ppm_range)
+    m = in_range(ppm, (1.9, 2.1))
+    if not w.any() or not m.any() or not mag[m].max() > 0:
+        return met
+    inside = np.flatnonzero(w)
+    k = inside[int(np.argmax(mag[w]))]
+    if k in (inside[0], inside[-1]) or mag[k] < max(mag[k - 1], mag[k + 1]):
+        return met  # the tail of something outside the range (e.g. removed water), not a peak
+    ratio = float(mag[k] / mag[m].max())
+    if not ratio > options.water_removal_min_ratio:
+        return met
+    centre = float(ppm[k])
+    lo = max(centre - options.nuisance_half_width_ppm, options.nuisance_ppm_range[0])
+    window = (lo, centre + options.nuisance_half_width_ppm)
+    notes.append(f"a peak at {centre:.2f} ppm, {ratio:.1f} x the NAA-region peak, remained after water "
+                 f"removal (not a metabolite); HLSVD components within {window[0]:.2f}-{window[1]:.2f} ppm "
+                 "were removed")
+    return remove_water(met, window, options.hlsvd_components)
 
 
 def _residual_water_ratio(spec: Spectrum, water_range) -> float:
@@ -397,6 +432,8 @@ def preprocess_run(metabolite: Spectrum, references: Mapping[str, Spectrum] | No
         else:
             notes.append(f"residual water not removed: its peak is {ratio:.2f} x the NAA-region peak "
                          f"(threshold {options.water_removal_min_ratio:g})")
+        if options.nuisance_ppm_range is not None:
+            met = _remove_nuisance_peak(met, options, notes)
 
     # 5. frequency referencing and phasing -------------------------------------------------
     ref_peak, shift, phase0 = None, 0.0, 0.0

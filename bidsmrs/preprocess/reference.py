@@ -2,8 +2,9 @@
 
 Metabolite spectra: the NAA singlet is moved to 2.008 ppm; when NAA is absent or weak (no
 narrow line inside the search window, peak magnitude < ``MIN_PEAK_SNR`` × noise SD, or
-< ``MIN_REL_HEIGHT`` of the largest magnitude in 1.8–4.2 ppm) the tCr singlet (3.027 ppm) is
-used, and failing that the water peak (4.65 ppm; chemical shifts from Govindaraju 2000).
+< ``MIN_REL_HEIGHT`` of the largest magnitude in 1.8–4.2 ppm; e.g. tumour spectra, where broad
+lipid bands sit under 2.0 ppm) the tCr singlet (3.027 ppm) is used, then the tCho singlet
+(3.21 ppm), and failing those the water peak (4.65 ppm; chemical shifts from Govindaraju 2000).
 
 Peak position and phase: the strongest line of the 8× zero-filled magnitude spectrum within
 ±0.15 ppm of the target (±0.45 ppm for water) is fitted locally with a complex Lorentzian plus
@@ -26,17 +27,27 @@ from bidsmrs.spectrum import Spectrum, StepRecord
 logger = logging.getLogger(__name__)
 
 #: name → (target ppm, search window ppm)
+#: The tCr window stops 0.1 ppm short of tCho and the tCho window 0.1 ppm short of tCr, so
+#: that the larger of the two neighbours (tCho in tumours) is not taken for the other.
+PPM_TCHO = 3.21  # N(CH3)3 of GPC 3.212 / PCh 3.208 (Govindaraju 2000), the in-vivo tCho singlet
 REFERENCE_PEAKS = {
     "NAA": (PPM_NAA, (PPM_NAA - 0.15, PPM_NAA + 0.15)),
-    "Cr": (PPM_CR, (PPM_CR - 0.15, PPM_CR + 0.15)),
+    "Cr": (PPM_CR, (PPM_CR - 0.12, PPM_CR + 0.08)),
+    "Cho": (PPM_TCHO, (PPM_TCHO - 0.08, PPM_TCHO + 0.12)),
     "water": (PPM_WATER, (PPM_WATER - 0.45, PPM_WATER + 0.45)),
 }
+#: With ``"auto"``, the last-resort water peak is used only within this distance (ppm) of 4.65.
+MAX_WATER_FALLBACK_PPM = 0.15
 #: Minimum peak magnitude / noise SD for NAA or Cr to be used for referencing.
 MIN_PEAK_SNR = 5.0
 #: Minimum peak magnitude relative to the largest magnitude in 1.8–4.2 ppm.
 MIN_REL_HEIGHT = 0.2
-#: Largest half width (ppm) of a usable NAA/Cr reference line.
-MAX_HWHM_PPM = 0.1
+#: A usable NAA/Cr reference line is narrower than this half width in ppm OR in Hz: singlets in
+#: brain are 3–15 Hz FWHM at 1.5–7 T (0.065 ppm HWHM = 16 Hz FWHM at 3 T), while broad lipid
+#: and MM bands under NAA (Lip20, MM20:
+#: FWHM ≈ 0.15 ppm, LCModel manual) must not be taken for it.
+MAX_HWHM_PPM = 0.065
+MAX_HWHM_HZ = 4.0
 #: Regions (ppm) whose peaks set the metabolite zero-order phase (NAA and tCr singlets).
 PHASE_REGIONS_PPM = ((PPM_NAA - 0.1, PPM_NAA + 0.1), (PPM_CR - 0.1, PPM_CR + 0.1))
 
@@ -53,12 +64,12 @@ def find_peak(spec: Spectrum, name: str) -> tuple[float, float]:
 
 def _peak_ok(spec: Spectrum, name: str) -> tuple[bool, float]:
     """Whether reference peak ``name`` is usable: a local complex-Lorentzian fit converges to a
-    narrow line (HWHM < ``MAX_HWHM_PPM``) inside the search window (not at its edges, which is
+    narrow line (HWHM < ``MAX_HWHM_PPM`` or < ``MAX_HWHM_HZ``) inside the search window (not at its edges, which is
     where the tail of a neighbouring large peak would put the maximum), with magnitude ≥
     ``MIN_PEAK_SNR`` × noise SD and ≥ ``MIN_REL_HEIGHT`` × the largest magnitude in 1.8–4.2 ppm."""
     window = REFERENCE_PEAKS[name][1]
     fit = fit_peak(spec, window)
-    if not fit.ok or not fit.hwhm_ppm < MAX_HWHM_PPM:
+    if not fit.ok or not (fit.hwhm_ppm < MAX_HWHM_PPM or fit.hwhm_ppm * spec.spectrometer_mhz < MAX_HWHM_HZ):
         return False, fit.ppm
     margin = 0.1 * (window[1] - window[0])
     if not window[0] + margin <= fit.ppm <= window[1] - margin:
@@ -89,12 +100,12 @@ def reference_metabolite(spec: Spectrum, water: Spectrum | None = None, peak: st
     water : Spectrum or None
         Same data before water removal, used only when the water peak is the last resort.
     peak : {"auto", "NAA", "Cr", "water"}
-        Force a reference peak; ``"auto"`` tries NAA, Cr, water in that order.
+        Force a reference peak; ``"auto"`` tries NAA, Cr, Cho, water in that order.
     """
     chosen = None
     pos = float("nan")
     tried = []
-    order = ("NAA", "Cr") if peak == "auto" else ((peak,) if peak != "water" else ())
+    order = ("NAA", "Cr", "Cho") if peak == "auto" else ((peak,) if peak != "water" else ())
     for name in order:
         ok, p = _peak_ok(spec, name)
         tried.append(name)
@@ -105,6 +116,14 @@ def reference_metabolite(spec: Spectrum, water: Spectrum | None = None, peak: st
         src = water if water is not None else spec
         pos, _ = find_peak(src, "water")
         chosen = "water"
+        if peak == "auto" and abs(pos - PPM_WATER) > MAX_WATER_FALLBACK_PPM:
+            # scanners put water at the centre frequency: a "water" peak this far off is another
+            # signal (lipid, artefact), and a wrong shift would be worse than none
+            step = StepRecord("Frequency and phase correction",
+                              f"No usable reference peak (NAA, Cr, Cho weak or absent; the largest peak near "
+                              f"water is at {pos:.2f} ppm); frequency referencing skipped.",
+                              {"reference_peak": None, "shift_hz": 0.0})
+            return spec.with_step(spec.fid, step)
     target = REFERENCE_PEAKS[chosen][0]
     if not np.isfinite(pos):
         step = StepRecord("Frequency and phase correction",
@@ -120,11 +139,22 @@ def reference_metabolite(spec: Spectrum, water: Spectrum | None = None, peak: st
     return spec.with_step(shift_hz(spec, hz), StepRecord("Frequency and phase correction", details, params))
 
 
-def phase_metabolite(spec: Spectrum, ppm_ranges=PHASE_REGIONS_PPM) -> Spectrum:
-    """Zero-order phase a 1-D metabolite spectrum on its NAA and tCr singlets."""
+def phase_metabolite(spec: Spectrum, ppm_ranges=None) -> Spectrum:
+    """Zero-order phase a 1-D metabolite spectrum on its NAA and tCr singlets.
+
+    Without ``ppm_ranges``: NAA and tCr when both pass the reference-peak checks (or neither
+    of them nor tCho does); otherwise the one that passes plus tCho (a broad lipid band under
+    NAA has its own lineshape and would bias the phase).
+    """
+    if ppm_ranges is None:
+        usable = [name for name in ("NAA", "Cr") if _peak_ok(spec, name)[0]]
+        if len(usable) < 2 and _peak_ok(spec, "Cho")[0]:
+            usable.append("Cho")
+        ppm_ranges = (PHASE_REGIONS_PPM if len(usable) in (0, 2) and "Cho" not in usable else
+                      tuple((REFERENCE_PEAKS[n][0] - 0.1, REFERENCE_PEAKS[n][0] + 0.1) for n in usable))
     phi = peak_phase(spec, ppm_ranges)
     regs = ", ".join(f"{min(r):g}–{max(r):g}" for r in ppm_ranges)
-    details = f"Zero-order phase {np.rad2deg(-phi):+.2f}° applied, from the NAA and tCr peaks ({regs} ppm)."
+    details = f"Zero-order phase {np.rad2deg(-phi):+.2f}° applied, from the singlet peaks at {regs} ppm."
     params = {"phase0_deg": round(float(np.rad2deg(-phi)), 4), "ppm_ranges": [list(map(float, r)) for r in ppm_ranges]}
     return spec.with_step(spec.fid * np.exp(-1j * phi), StepRecord("Phasing", details, params))
 

@@ -320,7 +320,10 @@ def run_methods(run, *, version: str | None = None, directory: Path | None = Non
         if basis.get("n_points"):
             bd.append(f"{basis['n_points']} points")
         names = basis.get("names") or (list(run.fit.components) if run.fit else [])
-        opts = fs.get("FitOptions") if isinstance(fs.get("FitOptions"), Mapping) else {}
+        opts = dict(fs.get("FitOptions")) if isinstance(fs.get("FitOptions"), Mapping) else {}
+        fit_params = fs.get("FitParameters") if isinstance(fs.get("FitParameters"), Mapping) else {}
+        if str(fit_params.get("lipids", "")).startswith("added"):  # what the "auto" rule decided
+            opts["lipids"] = f"LCModel simulated lipids (Lip09, Lip13a, Lip13b, Lip20) {fit_params['lipids']}"
         b.add("fitting",
               fit_range="–".join(_fmt_value(v) for v in fr) if len(fr) == 2 else "n/a",
               basis=basis.get("source", "n/a"), basis_details=", ".join(bd) or "details n/a",

@@ -240,7 +240,7 @@ def test_non_proton_data_skip_proton_steps():
     assert any("31P" in n for n in res.qc["notes"])
 
 
-@pytest.mark.parametrize("kw", [{"coil_method": "sum"}, {"reference_peak": "Cho"}, {"reject_mad": 0},
+@pytest.mark.parametrize("kw", [{"coil_method": "sum"}, {"reference_peak": "Glu"}, {"reject_mad": 0},
                                 {"align_iterations": 0}, {"water_ppm_range": (5.0, 4.4)}])
 def test_options_validated(kw):
     with pytest.raises(ValueError):

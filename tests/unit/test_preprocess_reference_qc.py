@@ -43,8 +43,40 @@ def test_falls_back_to_creatine_then_water():
                        rng=np.random.default_rng(3))
     out = reference_metabolite(water_only)
     assert out.history[-1].params["reference_peak"] == "water"
-    assert "(NAA, Cr absent or weak)" in out.history[-1].details
+    assert "(NAA, Cr, Cho absent or weak)" in out.history[-1].details
     assert abs(out.history[-1].params["shift_hz"] + 0.05 * SF) < 0.3  # 4.60 → 4.65 ppm is −0.05·SF Hz
+
+
+def _lipid_band(ppm, amplitude):
+    """A broad lipid-like band (FWHM 0.15 ppm ≈ 18 Hz at 3 T, Lip20 of the LCModel manual)."""
+    return peak_fid(N, DWELL, SF, ppm, amplitude=amplitude, lorentz_hz=0.15 * SF)
+
+
+def test_broad_lipid_under_naa_is_not_taken_for_naa():
+    """Tumour-like: no NAA, a large lipid band at 2.05 ppm; Cr is used, then tCho."""
+    no_naa = [p for p in PEAKS if not 1.9 < p[0] < 2.7]
+    t = np.arange(N) * DWELL
+    fid = (clean_metabolite_fid(N, DWELL, SF, peaks=no_naa) + _lipid_band(2.08, 40.0)) * np.exp(2j * np.pi * 4.0 * t)
+    out = reference_metabolite(_spec(fid, noise_sd=0.01, rng=np.random.default_rng(5)))
+    assert out.history[-1].params["reference_peak"] == "Cr"
+    assert abs(out.history[-1].params["shift_hz"] + 4.0) < 0.5  # moved +4 Hz, corrected by −4 Hz
+    # tCr weak as well and tCho large (the Cr window must not slide onto tCho)
+    peaks = [(3.21, 3.0, 3.0) if p[0] == 3.185 else p for p in no_naa if not 2.9 < p[0] < 3.1]
+    fid = (clean_metabolite_fid(N, DWELL, SF, peaks=peaks) + _lipid_band(2.08, 40.0)) * np.exp(2j * np.pi * 4.0 * t)
+    out = reference_metabolite(_spec(fid, noise_sd=0.01, rng=np.random.default_rng(6)))
+    assert out.history[-1].params["reference_peak"] == "Cho"
+    assert abs(out.history[-1].params["shift_hz"] + 4.0) < 0.5  # moved +4 Hz, corrected by −4 Hz
+    # the phase is taken from the usable singlets, not from the lipid band
+    ph = phase_metabolite(_spec(fid, phase0_deg=35.0, noise_sd=0.01, rng=np.random.default_rng(7)))
+    assert abs(ph.history[-1].params["phase0_deg"] + 35.0) < 3.0
+
+
+def test_water_fallback_far_from_4_65_is_skipped():
+    """No singlets and the only peak near water is at 4.2 ppm: no shift rather than a wrong one."""
+    spec = _spec(_lipid_band(4.2, 50.0), noise_sd=0.01, rng=np.random.default_rng(8))
+    out = reference_metabolite(spec)
+    assert out.history[-1].params == {"reference_peak": None, "shift_hz": 0.0}
+    np.testing.assert_array_equal(out.fid, spec.fid)
 
 
 def test_water_reference_is_referenced_and_phased():

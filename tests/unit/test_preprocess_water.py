@@ -74,3 +74,28 @@ def test_halved_first_point_does_not_shift_baseline():
     err = np.abs(out.spectrum() - np.fft.fftshift(np.fft.fft(truth)))[flat]
     assert err.max() < 0.01 * np.abs(np.fft.fft(water)).max()
     assert abs(out.history[-1].params["first_point_scale"] - 0.5) < 0.05
+
+
+def test_dominant_nuisance_peak_near_4_2_ppm_is_removed():
+    """A peak 10× NAA at 4.16 ppm (residual water far off its frequency / an artefact, as in
+    the fitting challenge's dataset 24) is removed; NAA and Cr are untouched; clean data pass."""
+    from bidsmrs.preprocess.pipeline import PreprocOptions, _remove_nuisance_peak
+
+    clean = clean_metabolite_fid(N, DWELL, SF)
+    art = peak_fid(N, DWELL, SF, 4.16, amplitude=60.0, lorentz_hz=18.0, phase_deg=90.0)
+    spec = make_spectrum(clean + art, dwell_s=DWELL, spectrometer_mhz=SF, noise_sd=0.01,
+                         rng=np.random.default_rng(11))
+    notes = []
+    out = _remove_nuisance_peak(spec, PreprocOptions(), notes)
+    ppm = out.ppm
+    win = (ppm > 4.05) & (ppm < 4.27)
+    art_spec = np.abs(np.fft.fftshift(np.fft.fft(art)))
+    left = np.abs(out.spectrum() - np.fft.fftshift(np.fft.fft(clean)))
+    assert left[win].max() < 0.05 * art_spec[win].max()
+    ref = make_spectrum(clean, dwell_s=DWELL, spectrometer_mhz=SF)
+    for window in ((1.9, 2.1), (2.95, 3.1)):
+        assert abs(fit_peak(out, window).height / fit_peak(ref, window).height - 1) < 0.02
+    assert len(notes) == 1 and "4.16 ppm" in notes[0]
+    plain = make_spectrum(clean, dwell_s=DWELL, spectrometer_mhz=SF, noise_sd=0.01, rng=np.random.default_rng(12))
+    notes = []
+    assert _remove_nuisance_peak(plain, PreprocOptions(), notes) is plain and notes == []
