@@ -2,7 +2,7 @@
 
 Run from the project root::
 
-    .venv/bin/python -m benchmarks.challenge [--shared /work/shared] [--datasets 1-10] [--bootstrap N]
+    .venv/bin/python -m benchmarks.challenge [--shared /work/shared] [--datasets 1-10] [--bootstrap N] [--floor]
 
 Loads the challenge text data (4 columns: re/im metabolite FID, re/im water FID; 2048 points,
 4000 Hz, 123.2 MHz, PRESS TE 30 ms; stored convention checked: NAA appears at 2.008 ppm without
@@ -244,6 +244,68 @@ def noise_floor(shared: Path, datasets=range(1, 11), repeats: int = 10, options=
     return out
 
 
+def expected_error_floor(shared: Path, datasets=range(1, 11), options=None, verbose=True) -> dict:
+    """Expected metrics of an unbiased estimator from the Cramér–Rao bounds, two ways.
+
+    ``oracle``: only the amplitudes and a complex-constant baseline are unknown; every
+    non-linear parameter (phases, shifts, widths) is taken as known at the fitted values, i.e.
+    the linear-model bound ``σ²·(XᵀX)⁻¹`` with ``X`` the unit-amplitude fitted components
+    (real and imaginary parts stacked). ``full``: the fitter's own CRLBs (full model).
+    For a Gaussian error of SD σ the expected |error| is ``σ·√(2/π)``; the metrics are then
+    averaged like :func:`metrics` (non-negativity, which can only help low-concentration
+    metabolites, is ignored). Amplitudes fitted as 0 are left out of the oracle design.
+    """
+    from bidsmrs.fitting import FitOptions, fit_spectrum, fit_water
+
+    options = options or FitOptions()
+    basis = load_challenge_basis(shared)
+    truth = read_table(shared / "bench" / "challenge_truth_datasets_1-10.csv")
+    names_all = [n for n in truth if n not in EXCLUDED_FROM_ALL and n != "lipids"]
+    acc = {k: {"mm": [], "per": [], "high": []} for k in ("oracle", "full")}
+    k_mean_abs = np.sqrt(2 / np.pi)
+    for d in datasets:
+        met, wat = load_dataset(challenge_dir(shared) / "datasets_text" / f"dataset{d}.txt")
+        fit = fit_spectrum(met, basis, options)
+        wamp = fit_water(wat).amplitude
+        m = fit.in_range()
+        keep = fit.amplitudes > 0
+        a = fit.components[m][:, keep] / fit.amplitudes[keep]
+        names = [n for n, k in zip(fit.names, keep) if k]
+        x = np.vstack([a.real, a.imag])
+        const = np.zeros((x.shape[0], 2))
+        const[:a.shape[0], 0] = const[a.shape[0]:, 1] = 1.0
+        x = np.hstack([x, const])
+        cov_oracle = np.linalg.inv(x.T @ x) * fit.noise_sd ** 2
+        for name in names_all:
+            if d not in truth[name]:
+                continue
+            parts = SUMS.get(name, (name,))
+            w = np.zeros(x.shape[1])
+            for part in parts:
+                if part in names:
+                    w[names.index(part)] = 1.0
+            idx = [fit.names.index(part) for part in parts if part in fit.names]
+            if not idx:
+                continue
+            sd = {"oracle": np.sqrt(w @ cov_oracle @ w),
+                  "full": np.sqrt(fit.covariance[np.ix_(idx, idx)].sum())}
+            tv = truth[name][d]
+            for key, v in sd.items():
+                e = k_mean_abs * to_mm(v, wamp)
+                acc[key]["mm"].append(e)
+                if tv != 0:
+                    acc[key]["per"].append(100 * e / tv)
+                    if name in HIGH:
+                        acc[key]["high"].append(100 * e / tv)
+    out = {k: {"mm_all": float(np.mean(v["mm"])), "per_all": float(np.mean(v["per"])),
+               "per_high": float(np.mean(v["high"]))} for k, v in acc.items()}
+    if verbose:
+        print(f"\nexpected error of an unbiased estimator (Cramér–Rao), datasets {list(datasets)}:")
+        for k, v in out.items():
+            print(f"  {k:<7s} mm_all {v['mm_all']:.3f} mM  per_all {v['per_all']:.1f} %  per_high {v['per_high']:.2f} %")
+    return out
+
+
 def _parse_range(text: str):
     if "-" in text:
         a, b = text.split("-")
@@ -257,6 +319,8 @@ def main(argv=None) -> int:
     p.add_argument("--datasets", default="1-10")
     p.add_argument("--bootstrap", type=int, default=0, metavar="N",
                    help="also estimate the noise floor of the 'high' metrics with N bootstrap repeats")
+    p.add_argument("--floor", action="store_true",
+                   help="also print the expected metrics of an unbiased estimator (Cramér–Rao bounds)")
     a = p.parse_args(argv)
     if not (a.shared / "bench").is_dir():
         print(f"{a.shared}: no challenge data/truth found", file=sys.stderr)
@@ -268,6 +332,8 @@ def main(argv=None) -> int:
     run(a.shared, ds)
     if a.bootstrap:
         noise_floor(a.shared, ds, a.bootstrap)
+    if a.floor:
+        expected_error_floor(a.shared, ds)
     return 0
 
 
