@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fit range in ppm (default 0.2,4.2)")
     g.add_argument("--baseline", choices=["spline", "poly", "none"], default="spline",
                    help="baseline model (default: penalised spline)")
+    g.add_argument("--lipids", choices=["auto", "always", "never"], default="auto",
+                   help="LCModel simulated lipid components (Lip09, Lip13a/b, Lip20): added when the "
+                        "spectrum shows lipid signal (default auto), always, or never")
 
     g = p.add_argument_group("preprocessing")
     g.add_argument("--coil-combination", choices=["snr2", "wsvd"], default="snr2",
@@ -200,7 +203,8 @@ def parse_args(argv=None) -> Settings:
         measure=opts.measure, nprocs=nprocs, omp_nthreads=opts.omp_nthreads,
         dask_scheduler=opts.dask_scheduler, work_dir=work_dir, force=opts.force, no_report=opts.no_report,
         verbosity=opts.verbosity, coil_combination=opts.coil_combination, align_ppm=tuple(opts.align_ppm),
-        reject_mads=opts.reject_mads, fit_ppm=tuple(opts.fit_ppm), baseline=opts.baseline)
+        reject_mads=opts.reject_mads, fit_ppm=tuple(opts.fit_ppm), baseline=opts.baseline,
+        lipids=opts.lipids)
 
 
 def _check_quant_config(parser, path: Path, basis: Path | None) -> None:

@@ -291,8 +291,11 @@ def process_run(run: MrsRun, settings: Settings, work: Path, key: str) -> list[s
     if basis.meta.get("te_split") == "default-symmetric":
         warnings.append(f"PRESS TE1/TE2 unknown (no PulseSequenceTiming): the basis was simulated with "
                         f"TE1 = TE2 = {1e3 * basis.meta.get('te1_s', 0):.1f} ms; set --te1/--te2 for your scanner")
-    fit_options = FitOptions(ppm_range=settings.fit_ppm, baseline=settings.baseline)
+    fit_options = FitOptions(ppm_range=settings.fit_ppm, baseline=settings.baseline, lipids=settings.lipids)
     fit = fit_spectrum(spectrum, basis, fit_options)
+    if str(fit.params.get("lipids", "")).startswith("added"):
+        warnings.append(f"fit: lipid signal in the spectrum; LCModel lipid components were {fit.params['lipids']} "
+                        "(check the voxel placement: scalp or lesion)")
     water = fit_water(pre.water) if pre.water is not None else None
     if water is None:
         warnings.append("no water reference: concentrations are reported as ratios to tCr only")

@@ -48,6 +48,7 @@ class Settings:
     reject_mads: float = 3.0
     fit_ppm: tuple[float, float] = (0.2, 4.2)
     baseline: str = "spline"
+    lipids: str = "auto"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable view (paths as strings) for ``logs/config.json``."""
@@ -65,6 +66,6 @@ class Settings:
         """The settings that change participant results (for resumability hashes)."""
         keys = ("basis", "sequence", "te1_s", "te2_s", "tm_s", "anat_derivatives", "tissue_fractions",
                 "quant_config", "qc_max_crlb", "qc_min_snr", "qc_max_fwhm_ppm", "coil_combination",
-                "align_ppm", "reject_mads", "fit_ppm", "baseline")
+                "align_ppm", "reject_mads", "fit_ppm", "baseline", "lipids")
         d = self.to_dict()
         return {k: d[k] for k in keys}

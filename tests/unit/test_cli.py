@@ -83,6 +83,9 @@ def test_settings_from_args(tmp_path):
     assert s.nprocs == 2
     assert s.fit_ppm == (0.5, 4.0)
     assert s.to_dict()["bids_dir"] == str(ds)
+    assert s.lipids == "auto"
+    never = parse_args([str(ds), str(tmp_path / "out"), "participant", "--lipids", "never"])
+    assert never.lipids == "never" and never.processing_key() != s.processing_key()
 
 
 def test_no_mrs_data_exits_65_with_one_line(tmp_path, capsys):

@@ -154,3 +154,18 @@ def test_safe_write_dataset_logs(out, monkeypatch):
 
     monkeypatch.setattr(mrsinmrs, "write_mrsinmrs", boom)
     assert [p.name for p in safe_write_dataset_logs(out, ["01"])] == ["CITATION.md"]
+
+
+def test_methods_say_when_lipids_were_added(tmp_path):
+    """The automatic lipid step shows in the methods text only when it added the lipids."""
+    out = tmp_path / "out"
+    src = make_participant_tree(out, "06")[0]
+    path = out / naming.run_file(src, "fit", ".json")
+    side = json.loads(path.read_text())
+    side["FitOptions"]["lipids"] = "auto"
+    path.write_text(json.dumps(side))
+    assert "LCModel simulated lipids" not in methods_text(load_run(out, src))
+    side["FitParameters"]["lipids"] = "added (auto: BIC 3599 -> 2637, lipids/tCr 25)"
+    path.write_text(json.dumps(side))
+    text = methods_text(load_run(out, src))
+    assert "lipids = LCModel simulated lipids (Lip09, Lip13a, Lip13b, Lip20) added (auto: BIC 3599" in text
