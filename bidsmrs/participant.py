@@ -294,8 +294,9 @@ def process_run(run: MrsRun, settings: Settings, work: Path, key: str) -> list[s
     fit_options = FitOptions(ppm_range=settings.fit_ppm, baseline=settings.baseline, lipids=settings.lipids)
     fit = fit_spectrum(spectrum, basis, fit_options)
     if str(fit.params.get("lipids", "")).startswith("added"):
-        warnings.append(f"fit: lipid signal in the spectrum; LCModel lipid components were {fit.params['lipids']} "
-                        "(check the voxel placement: scalp or lesion)")
+        warnings.append(f"fit: lipid signal in the spectrum; LCModel lipid components were {fit.params['lipids']}; "
+                        "metabolites under the lipid bands (Lac, Glu/Gln, NAA, MM) depend on the lipid model, "
+                        "check the voxel placement (scalp, lesion)")
     water = fit_water(pre.water) if pre.water is not None else None
     if water is None:
         warnings.append("no water reference: concentrations are reported as ratios to tCr only")
