@@ -44,12 +44,12 @@ without them first; if that fit leaves unexplained signal (χ² per point above
 ``lipid_trigger_chi2_per_point``, or a non-negative projection of its residual onto the LCModel
 lipid lines of :mod:`bidsmrs.basis.macromolecules` lowering χ² by more than
 ``lipid_min_delta_chi2``), the fit is repeated with the lipids as a third lineshape group and
-kept when the Bayesian information criterion
-``χ² + ln(N)·(parameters)`` says so and the lipids amount to at least ``lipid_min_ratio_tcr``
-× Cr + PCr (real contamination rather than the small broad misfit of an ordinary in-vivo
-spectrum, where lipid and MM lines are nearly collinear). Clean spectra therefore pay nothing (no extra parameters,
-one cheap projection); lipid-contaminated spectra (voxels near the skull, lesions) no longer push
-lipid signal into Lac, Glu/Gln and the MM components.
+kept when the Bayesian information criterion ``χ² + ln(N)·(parameters)`` says so and the
+lipids amount to at least ``lipid_min_ratio_tcr`` × Cr + PCr (real contamination rather than
+the small broad misfit of an ordinary in-vivo spectrum, where lipid and MM lines are nearly
+collinear). Clean spectra therefore pay nothing (no extra parameters, one cheap projection);
+lipid-contaminated spectra (voxels near the skull, lesions) no longer push lipid signal into
+Lac, Glu/Gln and the MM components.
 
 Everything is deterministic (no random starts).
 """
