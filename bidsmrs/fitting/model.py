@@ -69,7 +69,7 @@ from bidsmrs.fitting import baseline as bl
 from bidsmrs.fitting.crlb import covariance_from_jacobian, noise_sd_from_regions
 from bidsmrs.fitting.lineshape import envelope, gauss_fwhm_from_rate, gauss_rate_from_fwhm
 from bidsmrs.fitting.result import FitResult
-from bidsmrs.spectrum import Spectrum
+from bidsmrs.spectrum import Spectrum, to_spectrum
 
 log = logging.getLogger(__name__)
 
@@ -476,7 +476,7 @@ def _fit_spectrum(spectrum: Spectrum, basis: Basis, options: FitOptions) -> FitR
         return _with_lipid_note(_fit_one(spectrum, with_lipids(basis), options), "added (always)")
     plain = _fit_one(spectrum, basis, options)
     chi2 = plain.params["chi2_per_point"]
-    drop = _lipid_residual_drop(plain)
+    drop = _lipid_residual_drop(plain, spectrum)
     if drop <= options.lipid_min_delta_chi2 and not chi2 > options.lipid_trigger_chi2_per_point:
         return plain
     with_lip = _fit_one(spectrum, with_lipids(basis), options)
@@ -504,27 +504,23 @@ def _with_lipid_note(result: FitResult, note: str) -> FitResult:
     return result
 
 
-def _lipid_residual_drop(result: FitResult) -> float:
+def _lipid_residual_drop(result: FitResult, spectrum: Spectrum) -> float:
     """χ² drop (noise-variance units) when the fit residual is projected, with non-negative
     real amplitudes, onto the lipid lines (phase-corrected frame of ``result.data``)."""
     from bidsmrs.basis.macromolecules import LIPID_COMPONENTS, mm_fid
 
     m = result.in_range()
     resid = (result.data - result.fit)[m]
-    n = result.ppm.size
-    dwell = 1.0 / (abs(result.ppm[1] - result.ppm[0]) * result.params["spectrometer_mhz"] * n)
-    centre = float(result.ppm[n // 2])  # frequency_axis_hz is 0 at index n//2
     cols = []
     for lines in LIPID_COMPONENTS.values():
-        fid = mm_fid(lines, n, dwell, result.params["spectrometer_mhz"], centre)
+        fid = mm_fid(lines, spectrum.n_points, spectrum.dwell_s, spectrum.spectrometer_mhz, spectrum.ppm_centre)
         fid[0] *= 0.5
-        cols.append(scipy.fft.fftshift(scipy.fft.fft(fid))[m])
+        cols.append(to_spectrum(fid)[m])
     a = np.stack(cols, 1)
     design = np.vstack([a.real, a.imag])
     target = np.concatenate([resid.real, resid.imag])
     _, rnorm = nnls(design, target)
-    before = float(target @ target)
-    return (before - rnorm ** 2) / result.noise_sd ** 2
+    return (float(target @ target) - rnorm ** 2) / result.noise_sd ** 2
 
 
 def _bic(result: FitResult) -> float:
