@@ -293,7 +293,7 @@ def process_run(run: MrsRun, settings: Settings, work: Path, key: str) -> list[s
                         f"TE1 = TE2 = {1e3 * basis.meta.get('te1_s', 0):.1f} ms; set --te1/--te2 for your scanner")
     fit_options = FitOptions(ppm_range=settings.fit_ppm, baseline=settings.baseline, lipids=settings.lipids)
     fit = fit_spectrum(spectrum, basis, fit_options)
-    if str(fit.params.get("lipids", "")).startswith("added"):
+    if str(fit.params.get("lipids", "")).startswith("added (auto"):
         warnings.append(f"fit: lipid signal in the spectrum; LCModel lipid components were {fit.params['lipids']}; "
                         "metabolites under the lipid bands (Lac, Glu/Gln, NAA, MM) depend on the lipid model, "
                         "check the voxel placement (scalp, lesion)")
@@ -336,7 +336,7 @@ def process_run(run: MrsRun, settings: Settings, work: Path, key: str) -> list[s
     ro.write_fit(out, src, fit, spectrum, {
         "Description": "Linear-combination model fit", "Sources": sources,
         "FitRangePpm": list(fit.fit_range_ppm), "FitOptions": _jsonable(fit_options),
-        "FitParameters": dict(fit.params), "Basis": dict(basis.meta) | {"names": list(basis.names)},
+        "FitParameters": dict(fit.params), "Basis": dict(basis.meta) | {"names": list(fit.names)},
         "WaterFit": _jsonable(water) if water is not None else None,
         "Software": _software_versions()})
     ro.write_transients(out, src, pre.transients)

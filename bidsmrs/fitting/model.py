@@ -135,9 +135,9 @@ class FitOptions:
         Projected Jacobian of the variable-projection residual: exact (Golub & Pereyra 1973)
         or Kaufman's (1975) cheaper approximation.
     lipids : {"auto", "always", "never"}
-        Lipid components (LCModel's Lip09, Lip13a, Lip13b, Lip20) when the basis has none:
-        added only when the spectrum shows lipid signal (``"auto"``, module doc), always, or
-        never. Lipids already in the basis are always fitted (as their own group).
+        Lipid components (LCModel's Lip09, Lip13a, Lip13b, Lip20; those with a line inside the
+        fit range) when the basis has none: added only when the spectrum shows lipid signal
+        (``"auto"``, module doc), always, or never. Lipids already in the basis are always fitted (as their own group).
     lipid_min_delta_chi2 : float
         χ² drop (in units of the noise variance) that the projection of the lipid-free fit's
         residual onto the lipid lines must exceed before the fit is repeated with lipids.
@@ -146,7 +146,7 @@ class FitOptions:
         this (unmodelled signal the other components absorbed only in part).
     lipid_min_ratio_tcr : float
         ``"auto"`` keeps the lipids only when their summed amplitude is at least this multiple
-        of Cr + PCr's (basis units): lipid contamination worth modelling, not the small broad
+        of Cr + PCr's (basis units; never without Cr or PCr in the basis): lipid contamination worth modelling, not the small broad
         misfit of an ordinary brain spectrum, where lipid lines are nearly collinear with the
         MM components and would trade amplitude with NAA and Glx.
     """
@@ -441,11 +441,13 @@ def fit_spectrum(spectrum: Spectrum, basis: Basis, options: FitOptions = FitOpti
         Amplitudes in basis units, their covariance (CRLB), phase-corrected data, fit, baseline
         and components on the data's full ppm axis. ``params`` (JSON-serialisable):
         ``phase0_deg``, ``phase1_deg_per_ppm`` (about ``phase1_reference_ppm``), ``shift_hz`` and
-        ``lorentz_hz`` (dicts per group: ``metabolites``/``macromolecules``), ``gauss_hz`` (FWHM),
+        ``lorentz_hz`` (dicts per group: ``metabolites``/``macromolecules``/``lipids``),
+        ``gauss_hz`` (FWHM),
         ``metabolite_shift_hz`` (per metabolite, relative to the group), ``baseline`` (``kind``,
         ``knot_spacing_ppm``, ``poly_order``, ``ed_per_ppm``, ``lambda``, ``smoothness``),
         ``spectrometer_mhz``, ``noise_sd_source``, ``chi2_per_point``, ``n_function_evals``,
-        ``converged``, ``groups`` (name → group).
+        ``converged``, ``groups`` (name → group) and, when the ``lipids`` rule added or tested
+        lipid components (:class:`FitOptions`), ``lipids`` (what it decided and why).
 
     Raises
     ------
@@ -472,23 +474,37 @@ def _fit_spectrum(spectrum: Spectrum, basis: Basis, options: FitOptions) -> FitR
         return _fit_one(spectrum, basis, options)
     from bidsmrs.basis.macromolecules import with_lipids
 
+    lipid_names = _lipids_in_range(options.ppm_range)
+    if not lipid_names:
+        return _fit_one(spectrum, basis, options)
     if options.lipids == "always":
-        return _with_lipid_note(_fit_one(spectrum, with_lipids(basis), options), "added (always)")
+        return _with_lipid_note(_fit_one(spectrum, with_lipids(basis, lipid_names), options), "added (always)")
     plain = _fit_one(spectrum, basis, options)
     chi2 = plain.params["chi2_per_point"]
-    drop = _lipid_residual_drop(plain, spectrum)
+    drop = _lipid_residual_drop(plain, spectrum, lipid_names)
     if drop <= options.lipid_min_delta_chi2 and not chi2 > options.lipid_trigger_chi2_per_point:
         return plain
-    with_lip = _fit_one(spectrum, with_lipids(basis), options)
+    try:
+        with_lip = _fit_one(spectrum, with_lipids(basis, lipid_names), options)
+    except FitError as exc:  # e.g. too few points for the extra components: keep the plain fit
+        return _with_lipid_note(plain, f"tested, not added (auto: the fit with lipids failed: {exc})")
     bic_plain, bic_lip = _bic(plain), _bic(with_lip)
     lip_to_cr = _lipid_to_creatine(with_lip)
-    if bic_lip < bic_plain and not lip_to_cr < options.lipid_min_ratio_tcr:
+    if bic_lip < bic_plain and lip_to_cr >= options.lipid_min_ratio_tcr:  # NaN (no Cr) never adds
         log.info("lipid signal found (BIC %.0f -> %.0f, lipids/tCr %.2g): lipid components added",
                  bic_plain, bic_lip, lip_to_cr)
         return _with_lipid_note(with_lip, f"added (auto: BIC {bic_plain:.0f} -> {bic_lip:.0f}, "
                                           f"lipids/tCr {lip_to_cr:.2g})")
     return _with_lipid_note(plain, f"tested, not added (auto: BIC {bic_plain:.0f} vs {bic_lip:.0f}, "
                                    f"lipids/tCr {lip_to_cr:.2g})")
+
+
+def _lipids_in_range(ppm_range) -> list[str]:
+    """The lipid components with at least one line inside the fit range."""
+    from bidsmrs.basis.macromolecules import LIPID_COMPONENTS
+
+    lo, hi = sorted(ppm_range)
+    return [name for name, lines in LIPID_COMPONENTS.items() if any(lo <= ln.ppm <= hi for ln in lines)]
 
 
 def _lipid_to_creatine(result: FitResult) -> float:
@@ -504,7 +520,7 @@ def _with_lipid_note(result: FitResult, note: str) -> FitResult:
     return result
 
 
-def _lipid_residual_drop(result: FitResult, spectrum: Spectrum) -> float:
+def _lipid_residual_drop(result: FitResult, spectrum: Spectrum, names) -> float:
     """χ² drop (noise-variance units) when the fit residual is projected, with non-negative
     real amplitudes, onto the lipid lines (phase-corrected frame of ``result.data``)."""
     from bidsmrs.basis.macromolecules import LIPID_COMPONENTS, mm_fid
@@ -512,8 +528,8 @@ def _lipid_residual_drop(result: FitResult, spectrum: Spectrum) -> float:
     m = result.in_range()
     resid = (result.data - result.fit)[m]
     cols = []
-    for lines in LIPID_COMPONENTS.values():
-        fid = mm_fid(lines, spectrum.n_points, spectrum.dwell_s, spectrum.spectrometer_mhz, spectrum.ppm_centre)
+    for name in names:
+        fid = mm_fid(LIPID_COMPONENTS[name], spectrum.n_points, spectrum.dwell_s, spectrum.spectrometer_mhz, spectrum.ppm_centre)
         fid[0] *= 0.5
         cols.append(to_spectrum(fid)[m])
     a = np.stack(cols, 1)

@@ -1,9 +1,8 @@
 """Frequency referencing and zero-order phasing of averaged (1-D) spectra.
 
 Metabolite spectra: the NAA singlet is moved to 2.008 ppm; when NAA is absent or weak (no
-narrow line inside the search window, peak magnitude < ``MIN_PEAK_SNR`` × noise SD, or
-< ``MIN_REL_HEIGHT`` of the largest magnitude in 1.8–4.2 ppm; e.g. tumour spectra, where broad
-lipid bands sit under 2.0 ppm) the tCr singlet (3.027 ppm) is used, then the tCho singlet
+narrow line inside its search window, see :func:`singlet_checks`; e.g. tumour spectra, where
+broad lipid bands sit under 2.0 ppm) the tCr singlet (3.027 ppm) is used, then the tCho singlet
 (3.21 ppm), and failing those the water peak (4.65 ppm; chemical shifts from Govindaraju 2000).
 
 Peak position and phase: the strongest line of the 8× zero-filled magnitude spectrum within
@@ -40,14 +39,17 @@ REFERENCE_PEAKS = {
 MAX_WATER_FALLBACK_PPM = 0.15
 #: Minimum peak magnitude / noise SD for NAA or Cr to be used for referencing.
 MIN_PEAK_SNR = 5.0
-#: Minimum peak magnitude relative to the largest magnitude in 1.8–4.2 ppm.
+#: Minimum peak magnitude relative to the tallest usable singlet (see :func:`singlet_checks`).
 MIN_REL_HEIGHT = 0.2
-#: A usable NAA/Cr reference line is narrower than this half width in ppm OR in Hz: singlets in
-#: brain are 3–15 Hz FWHM at 1.5–7 T (0.065 ppm HWHM = 16 Hz FWHM at 3 T), while broad lipid
-#: and MM bands under NAA (Lip20, MM20:
-#: FWHM ≈ 0.15 ppm, LCModel manual) must not be taken for it.
-MAX_HWHM_PPM = 0.065
-MAX_HWHM_HZ = 4.0
+#: Largest half width (ppm) of a usable NAA/Cr/tCho reference line.
+MAX_HWHM_PPM = 0.1
+#: A usable reference line is also at most this many times as wide as the narrowest of the three
+#: singlet fits: the NAA, tCr and tCho singlets share one shim-limited width, while a broad lipid or
+#: MM band under NAA (Lip20, MM20: FWHM ≈ 0.15 ppm, LCModel manual) is several times wider.
+MAX_WIDTH_RATIO = 2.0
+#: When only one of the three singlet fits converges there is nothing to compare its width with:
+#: it must then be narrower than this (ppm; 16 Hz FWHM at 3 T, below the 0.15 ppm lipid bands).
+MAX_LONE_HWHM_PPM = 0.065
 #: Regions (ppm) whose peaks set the metabolite zero-order phase (NAA and tCr singlets).
 PHASE_REGIONS_PPM = ((PPM_NAA - 0.1, PPM_NAA + 0.1), (PPM_CR - 0.1, PPM_CR + 0.1))
 
@@ -62,26 +64,46 @@ def find_peak(spec: Spectrum, name: str) -> tuple[float, float]:
     return pos, float(height / sd) if sd > 0 else float("inf")
 
 
-def _peak_ok(spec: Spectrum, name: str) -> tuple[bool, float]:
-    """Whether reference peak ``name`` is usable: a local complex-Lorentzian fit converges to a
-    narrow line (HWHM < ``MAX_HWHM_PPM`` or < ``MAX_HWHM_HZ``) inside the search window (not at its edges, which is
-    where the tail of a neighbouring large peak would put the maximum), with magnitude ≥
-    ``MIN_PEAK_SNR`` × noise SD and ≥ ``MIN_REL_HEIGHT`` × the largest magnitude in 1.8–4.2 ppm."""
-    window = REFERENCE_PEAKS[name][1]
-    fit = fit_peak(spec, window)
-    if not fit.ok or not (fit.hwhm_ppm < MAX_HWHM_PPM or fit.hwhm_ppm * spec.spectrometer_mhz < MAX_HWHM_HZ):
-        return False, fit.ppm
-    margin = 0.1 * (window[1] - window[0])
-    if not window[0] + margin <= fit.ppm <= window[1] - margin:
-        return False, fit.ppm
-    pos, snr = find_peak(spec, name)
-    if not np.isfinite(pos) or not snr >= MIN_PEAK_SNR:
-        return False, pos
+SINGLETS = ("NAA", "Cr", "Cho")
+
+
+def singlet_checks(spec: Spectrum) -> dict[str, tuple[bool, float]]:
+    """Which of the NAA, tCr and tCho singlets are usable as references: ``name → (usable, ppm)``.
+
+    A singlet is usable when a local complex-Lorentzian fit converges inside its search window
+    (not at the edges, where the tail of a neighbouring large peak would put the maximum) to a
+    line with HWHM < ``MAX_HWHM_PPM`` and ≤ ``MAX_WIDTH_RATIO`` × the narrowest such fit among
+    the three (≤ ``MAX_LONE_HWHM_PPM`` when it is the only one), with magnitude ≥ ``MIN_PEAK_SNR`` × noise SD and ≥ ``MIN_REL_HEIGHT`` × the
+    tallest of the narrow singlets (so a large broad lipid band, e.g. in a tumour, neither passes
+    for NAA nor hides tCr and tCho).
+    """
     ppm, s = zero_filled(spec)
     mag = np.abs(s)
-    m = (ppm >= 1.8) & (ppm <= 4.2)
-    _, i = peak_position(ppm, mag, window)
-    return bool(mag[i] >= MIN_REL_HEIGHT * mag[m].max()), pos
+    found = {}
+    for name in SINGLETS:
+        window = REFERENCE_PEAKS[name][1]
+        fit = fit_peak(spec, window)
+        margin = 0.1 * (window[1] - window[0])
+        if fit.ok and fit.hwhm_ppm < MAX_HWHM_PPM and window[0] + margin <= fit.ppm <= window[1] - margin:
+            found[name] = fit
+    out = {name: (False, float("nan")) for name in SINGLETS}
+    if not found:
+        return out
+    narrowest = min(f.hwhm_ppm for f in found.values())
+    limit = MAX_WIDTH_RATIO * narrowest if len(found) > 1 else MAX_LONE_HWHM_PPM
+    heights = {}
+    for name, fit in found.items():
+        pos, snr = find_peak(spec, name)
+        if fit.hwhm_ppm <= limit and np.isfinite(pos) and snr >= MIN_PEAK_SNR:
+            _, i = peak_position(ppm, mag, REFERENCE_PEAKS[name][1])
+            heights[name] = (float(mag[i]), pos)
+        else:
+            out[name] = (False, pos if np.isfinite(pos) else fit.ppm)
+    if heights:
+        tallest = max(h for h, _ in heights.values())
+        for name, (h, pos) in heights.items():
+            out[name] = (h >= MIN_REL_HEIGHT * tallest, pos)
+    return out
 
 
 def shift_hz(spec: Spectrum, hz: float) -> np.ndarray:
@@ -99,19 +121,22 @@ def reference_metabolite(spec: Spectrum, water: Spectrum | None = None, peak: st
         Averaged metabolite spectrum.
     water : Spectrum or None
         Same data before water removal, used only when the water peak is the last resort.
-    peak : {"auto", "NAA", "Cr", "water"}
-        Force a reference peak; ``"auto"`` tries NAA, Cr, Cho, water in that order.
+    peak : {"auto", "NAA", "Cr", "Cho", "water"}
+        Force a reference peak; ``"auto"`` tries NAA, Cr, Cho (:func:`singlet_checks`), then
+        water, in that order.
     """
     chosen = None
     pos = float("nan")
     tried = []
-    order = ("NAA", "Cr", "Cho") if peak == "auto" else ((peak,) if peak != "water" else ())
-    for name in order:
-        ok, p = _peak_ok(spec, name)
-        tried.append(name)
-        if ok or peak != "auto":
-            chosen, pos = name, p
-            break
+    if peak == "auto":
+        checks = singlet_checks(spec)
+        for name in SINGLETS:
+            tried.append(name)
+            if checks[name][0]:
+                chosen, pos = name, checks[name][1]
+                break
+    elif peak != "water":
+        chosen, pos = peak, find_peak(spec, peak)[0]
     if chosen is None:
         src = water if water is not None else spec
         pos, _ = find_peak(src, "water")
@@ -147,8 +172,9 @@ def phase_metabolite(spec: Spectrum, ppm_ranges=None) -> Spectrum:
     NAA has its own lineshape and would bias the phase).
     """
     if ppm_ranges is None:
-        usable = [name for name in ("NAA", "Cr") if _peak_ok(spec, name)[0]]
-        if len(usable) < 2 and _peak_ok(spec, "Cho")[0]:
+        checks = singlet_checks(spec)
+        usable = [name for name in ("NAA", "Cr") if checks[name][0]]
+        if len(usable) < 2 and checks["Cho"][0]:
             usable.append("Cho")
         ppm_ranges = (PHASE_REGIONS_PPM if len(usable) in (0, 2) and "Cho" not in usable else
                       tuple((REFERENCE_PEAKS[n][0] - 0.1, REFERENCE_PEAKS[n][0] + 0.1) for n in usable))

@@ -261,6 +261,16 @@ def _water_constants(quant: Mapping | None) -> str:
             "file.").strip()
 
 
+def fit_options_used(fit_sidecar: Mapping) -> dict:
+    """The fit sidecar's ``FitOptions``, with ``lipids`` replaced by what the rule decided when it
+    added lipid components (``FitParameters.lipids``)."""
+    opts = dict(fit_sidecar.get("FitOptions")) if isinstance(fit_sidecar.get("FitOptions"), Mapping) else {}
+    params = fit_sidecar.get("FitParameters") if isinstance(fit_sidecar.get("FitParameters"), Mapping) else {}
+    if str(params.get("lipids", "")).startswith("added"):
+        opts["lipids"] = f"LCModel simulated lipids (Lip09, Lip13a, Lip13b, Lip20) {params['lipids']}"
+    return opts
+
+
 def _quant_citations(quant: Any) -> list[str]:
     cites = quant.get("citations", quant.get("Citations")) if isinstance(quant, Mapping) else None
     if isinstance(cites, Mapping):
@@ -320,10 +330,7 @@ def run_methods(run, *, version: str | None = None, directory: Path | None = Non
         if basis.get("n_points"):
             bd.append(f"{basis['n_points']} points")
         names = basis.get("names") or (list(run.fit.components) if run.fit else [])
-        opts = dict(fs.get("FitOptions")) if isinstance(fs.get("FitOptions"), Mapping) else {}
-        fit_params = fs.get("FitParameters") if isinstance(fs.get("FitParameters"), Mapping) else {}
-        if str(fit_params.get("lipids", "")).startswith("added"):  # what the "auto" rule decided
-            opts["lipids"] = f"LCModel simulated lipids (Lip09, Lip13a, Lip13b, Lip20) {fit_params['lipids']}"
+        opts = fit_options_used(fs)
         b.add("fitting",
               fit_range="–".join(_fmt_value(v) for v in fr) if len(fr) == 2 else "n/a",
               basis=basis.get("source", "n/a"), basis_details=", ".join(bd) or "details n/a",

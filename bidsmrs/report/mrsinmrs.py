@@ -187,7 +187,7 @@ def checklist(run) -> list[ChecklistItem]:
     add(3, "Output measures", ", ".join(measures) or None,
         "concentrations table" if measures else "")
     quant = run.quantification if isinstance(run.quantification, Mapping) else {}
-    from bidsmrs.report.methods import _quant_citations
+    from bidsmrs.report.methods import _quant_citations, fit_options_used
 
     qrefs = [c.split(".")[0] for c in _quant_citations(quant)]
     add(3, "Quantification references and assumptions",
@@ -195,8 +195,7 @@ def checklist(run) -> list[ChecklistItem]:
          (f" ({'; '.join(qrefs)})" if qrefs else "")) if quant else None,
         "quantification JSON" if quant else "")
     basis = run.fit_sidecar.get("Basis") if isinstance(run.fit_sidecar.get("Basis"), Mapping) else {}
-    opts = run.fit_sidecar.get("FitOptions") if isinstance(run.fit_sidecar.get("FitOptions"),
-                                                           Mapping) else {}
+    opts = fit_options_used(run.fit_sidecar)
     fr = run.fit_sidecar.get("FitRangePpm")
     model = "; ".join(x for x in (
         f"linear combination over {_fmt(fr)} ppm" if fr else "",

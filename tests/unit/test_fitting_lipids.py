@@ -70,3 +70,22 @@ def test_always_and_basis_lipids_are_fitted_as_their_own_group():
     assert "lipids" not in given.params  # nothing was added
     with pytest.raises(ValueError, match="lipids"):
         FitOptions(lipids="sometimes")
+
+
+def test_auto_never_adds_lipids_without_creatine_to_compare():
+    """Without Cr/PCr in the basis the size rule cannot be applied: no lipids (BIC alone would
+    add them to any imperfect fit)."""
+    basis, spec, _ = _contaminated(seed=5)
+    no_cr = basis.subset([n for n in basis.names if n != "Cr"])
+    fit = fit_spectrum(spec, no_cr, FitOptions())
+    assert not any(is_lipid_name(n) for n in fit.names)
+    assert "lipids/tCr nan" in fit.params["lipids"]
+
+
+def test_only_lipids_inside_the_fit_range_are_used():
+    basis = synthetic_basis()
+    spec, _ = simulate(basis, seed=6, noise_sd=0.05)
+    fit = fit_spectrum(spec, basis, FitOptions(lipids="always", ppm_range=(1.8, 4.2)))
+    assert [n for n in fit.names if is_lipid_name(n)] == ["Lip20"]  # 2.04/2.25/2.80 ppm lines
+    plain = fit_spectrum(spec, basis, FitOptions(lipids="auto", ppm_range=(3.5, 4.2)))
+    assert not any(is_lipid_name(n) for n in plain.names) and "lipids" not in plain.params

@@ -99,3 +99,22 @@ def test_dominant_nuisance_peak_near_4_2_ppm_is_removed():
     plain = make_spectrum(clean, dwell_s=DWELL, spectrometer_mhz=SF, noise_sd=0.01, rng=np.random.default_rng(12))
     notes = []
     assert _remove_nuisance_peak(plain, PreprocOptions(), notes) is plain and notes == []
+
+
+def test_preprocess_run_removes_the_nuisance_peak_and_notes_it():
+    """The same artefact through the whole chain (already-averaged input): removed, noted, and
+    the spectrum still referenced on NAA."""
+    from bidsmrs.preprocess.pipeline import PreprocOptions, preprocess_run
+
+    clean = clean_metabolite_fid(N, DWELL, SF)
+    art = peak_fid(N, DWELL, SF, 4.16, amplitude=60.0, lorentz_hz=18.0, phase_deg=90.0)
+    spec = make_spectrum(clean + art, dwell_s=DWELL, spectrometer_mhz=SF, noise_sd=0.01,
+                         rng=np.random.default_rng(13))
+    res = preprocess_run(spec)
+    assert any("4.16 ppm" in n and "removed" in n for n in res.qc["notes"])
+    assert res.qc["reference_peak"] == "NAA"
+    ppm = res.metabolite.ppm
+    win = (ppm > 4.05) & (ppm < 4.27)
+    assert np.abs(res.metabolite.spectrum()[win]).max() < 0.1 * np.abs(np.fft.fft(art)).max()
+    off = preprocess_run(spec, options=PreprocOptions(nuisance_ppm_range=None))
+    assert not any("4.16 ppm" in n for n in off.qc["notes"])
