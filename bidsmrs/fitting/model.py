@@ -137,7 +137,8 @@ class FitOptions:
     lipids : {"auto", "always", "never"}
         Lipid components (LCModel's Lip09, Lip13a, Lip13b, Lip20; those with a line inside the
         fit range) when the basis has none: added only when the spectrum shows lipid signal
-        (``"auto"``, module doc), always, or never. Lipids already in the basis are always fitted (as their own group).
+        (``"auto"``, module doc), always, or never. Lipids already in the basis are always
+        fitted (as their own group).
     lipid_min_delta_chi2 : float
         χ² drop (in units of the noise variance) that the projection of the lipid-free fit's
         residual onto the lipid lines must exceed before the fit is repeated with lipids.
@@ -146,9 +147,10 @@ class FitOptions:
         this (unmodelled signal the other components absorbed only in part).
     lipid_min_ratio_tcr : float
         ``"auto"`` keeps the lipids only when their summed amplitude is at least this multiple
-        of Cr + PCr's (basis units; never without Cr or PCr in the basis): lipid contamination worth modelling, not the small broad
-        misfit of an ordinary brain spectrum, where lipid lines are nearly collinear with the
-        MM components and would trade amplitude with NAA and Glx.
+        of Cr + PCr's (basis units; never without Cr or PCr in the basis): lipid contamination
+        worth modelling, not the small broad misfit of an ordinary brain spectrum, where lipid
+        lines are nearly collinear with the MM components and would trade amplitude with NAA
+        and Glx.
     """
 
     ppm_range: tuple[float, float] = (0.2, 4.2)
@@ -529,7 +531,8 @@ def _lipid_residual_drop(result: FitResult, spectrum: Spectrum, names) -> float:
     resid = (result.data - result.fit)[m]
     cols = []
     for name in names:
-        fid = mm_fid(LIPID_COMPONENTS[name], spectrum.n_points, spectrum.dwell_s, spectrum.spectrometer_mhz, spectrum.ppm_centre)
+        fid = mm_fid(LIPID_COMPONENTS[name], spectrum.n_points, spectrum.dwell_s,
+                     spectrum.spectrometer_mhz, spectrum.ppm_centre)
         fid[0] *= 0.5
         cols.append(to_spectrum(fid)[m])
     a = np.stack(cols, 1)

@@ -73,9 +73,10 @@ def singlet_checks(spec: Spectrum) -> dict[str, tuple[bool, float]]:
     A singlet is usable when a local complex-Lorentzian fit converges inside its search window
     (not at the edges, where the tail of a neighbouring large peak would put the maximum) to a
     line with HWHM < ``MAX_HWHM_PPM`` and ≤ ``MAX_WIDTH_RATIO`` × the narrowest such fit among
-    the three (≤ ``MAX_LONE_HWHM_PPM`` when it is the only one), with magnitude ≥ ``MIN_PEAK_SNR`` × noise SD and ≥ ``MIN_REL_HEIGHT`` × the
-    tallest of the narrow singlets (so a large broad lipid band, e.g. in a tumour, neither passes
-    for NAA nor hides tCr and tCho).
+    the three (≤ ``MAX_LONE_HWHM_PPM`` when it is the only one), with magnitude
+    ≥ ``MIN_PEAK_SNR`` × noise SD and ≥ ``MIN_REL_HEIGHT`` × the tallest of the narrow singlets
+    (so a large broad lipid band, e.g. in a tumour, neither passes for NAA nor hides tCr and
+    tCho).
     """
     ppm, s = zero_filled(spec)
     mag = np.abs(s)
