@@ -108,11 +108,29 @@ def summarise(est: pd.DataFrame, shared: Path, datasets) -> dict:
             table[name] = {d: sum(table[p][d] for p in parts) for d in table[parts[0]]}
     truth = read_table(shared / "bench" / "challenge_truth_datasets_1-10.csv")
     fsl = read_table(shared / "bench" / "fslmrs_2.4.8_newton_datasets_1-10.csv")
-    ours = metrics(table, truth, [d for d in datasets if d <= 10])
-    theirs = metrics(fsl, truth, [d for d in datasets if d <= 10])
+    scored = [d for d in datasets if d <= 10]
+    ours = metrics(table, truth, scored) if scored else {}
+    theirs = metrics(fsl, truth, scored) if scored else {}
     cr = est[(est.participant == "crtest") & (est.metabolite == "tCr")].estimate_mM
     return {"bidsmrs": ours, "fslmrs": theirs, "creatine_tCr_mM": float(cr.iloc[0]) if len(cr) else float("nan")}
 
+
+
+#: Rows shown for datasets without truth (11–28): enough to spot a failed fit at a glance.
+SANITY_ROWS = ("tNAA", "tCr", "tCho", "Glx", "Ins", "Lac", "Mac")
+
+
+def print_estimates(est: pd.DataFrame, datasets) -> None:
+    """Print tissue-corrected estimates (mM) of ``datasets`` that have no truth here (no metrics)."""
+    if not datasets:
+        return
+    wide = est.pivot_table(index="participant", columns="metabolite", values="estimate_mM")
+    labels = [f"ds{d:02d}" for d in datasets if f"ds{d:02d}" in wide.index]
+    cols = [c for c in SANITY_ROWS if c in wide.columns]
+    print("no truth for these datasets (estimates only, mM):")
+    print(f"{'dataset':<9}" + "".join(f"{c:>9}" for c in cols))
+    for label in labels:
+        print(f"{label:<9}" + "".join(f"{wide.loc[label, c]:>9.2f}" for c in cols))
 
 
 def main(argv=None) -> int:
@@ -135,9 +153,11 @@ def main(argv=None) -> int:
     wall = time.perf_counter() - t0
     res = summarise(est, opts.shared, datasets)
     print(f"bidsmrs CLI on challenge datasets {opts.datasets} + creatine test: {wall:.1f} s wall")
-    print(f"{'metric':<18}{'bidsmrs':>10}{'FSL-MRS':>10}")
-    for key in ("mm_all", "per_all", "mm_high", "per_high", "median_per_high", "median_per_all"):
-        print(f"{key:<18}{res['bidsmrs'][key]:>10.3f}{res['fslmrs'][key]:>10.3f}")
+    print_estimates(est, [d for d in datasets if d > 10])
+    if any(d <= 10 for d in datasets):
+        print(f"{'metric':<18}{'bidsmrs':>10}{'FSL-MRS':>10}")
+        for key in ("mm_all", "per_all", "mm_high", "per_high", "median_per_high", "median_per_all"):
+            print(f"{key:<18}{res['bidsmrs'][key]:>10.3f}{res['fslmrs'][key]:>10.3f}")
     print(f"creatine test (tCr, expected 10.8 ± 0.2 mM): {res['creatine_tCr_mM']:.2f} mM")
     return 0
 
