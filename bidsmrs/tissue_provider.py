@@ -32,7 +32,7 @@ def tissue_for(run: MrsRun, spectrum: Spectrum, settings, work: Path):
     if settings.anat_derivatives is not None:
         maps = _derivative_maps(run, settings, notes)
     if maps is None and run.t1w_path is not None:
-        maps = _builtin_maps(run, settings, notes)
+        maps = _builtin_maps(run, settings, notes, work)
     if maps is None:
         notes.append("no T1w or tissue maps: tissue-corrected concentrations are not available "
                      "(use --tissue-fractions or --anat-derivatives)")
@@ -72,7 +72,7 @@ def _derivative_maps(run: MrsRun, settings, notes):
     return gm, wm, csf, affine, f"anat-derivatives:{rel}", sidecar
 
 
-def _builtin_maps(run: MrsRun, settings, notes):
+def _builtin_maps(run: MrsRun, settings, notes, work: Path):
     import nibabel as nib
 
     from bidsmrs.io.atomic import atomic_path
@@ -96,7 +96,7 @@ def _builtin_maps(run: MrsRun, settings, notes):
                          "available (use --anat-derivatives or --tissue-fractions)")
             return None
         log.info("sub-%s: segmenting %s (built-in pipeline; can take a minute)", run.subject, run.t1w_path.name)
-        seg = segment_t1w_file(run.t1w_path)
+        seg = segment_t1w_file(run.t1w_path, scratch_dir=work)
         affine = nib.load(str(run.t1w_path)).affine
         for lab, arr in (("GM", seg.gm), ("WM", seg.wm), ("CSF", seg.csf)):
             img = nib.Nifti1Image(np.asarray(arr, np.float32), affine)

@@ -141,7 +141,8 @@ def warp_to_subject(reference, template_map: np.ndarray, template_affine: np.nda
 
 
 def atropos_posteriors(image, mask, priors: Sequence[np.ndarray], *, prior_weight: float = 0.25,
-                       mrf_weight: float = 0.1, iterations: int = 5) -> list[np.ndarray]:
+                       mrf_weight: float = 0.1, iterations: int = 5,
+                       scratch_dir: str | None = None) -> list[np.ndarray]:
     """Atropos finite-mixture segmentation with prior probability images.
 
     Parameters
@@ -157,6 +158,8 @@ def atropos_posteriors(image, mask, priors: Sequence[np.ndarray], *, prior_weigh
         MRF smoothing factor (radius 1 voxel).
     iterations : int
         Maximum EM iterations.
+    scratch_dir : str, optional
+        Parent of the private temporary directory (system temporary directory if None).
 
     Returns
     -------
@@ -173,7 +176,7 @@ def atropos_posteriors(image, mask, priors: Sequence[np.ndarray], *, prior_weigh
     from ants.internal import get_lib_fn
 
     k = len(priors)
-    with tempfile.TemporaryDirectory(prefix="bidsmrs-atropos-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bidsmrs-atropos-", dir=scratch_dir) as tmp:
         prior_pattern = os.path.join(tmp, "prior%02d.nii.gz")
         post_pattern = os.path.join(tmp, "posterior%02d.nii.gz")
         # Every input goes through a file so that all share the float32 NIfTI header geometry

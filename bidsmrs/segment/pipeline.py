@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
@@ -72,7 +73,8 @@ def segment_t1w(t1w_data: np.ndarray, t1w_affine: np.ndarray, *, n_threads: int 
                 affine_iterations: tuple[int, ...] = (300, 150, 50),
                 syn_iterations: tuple[int, ...] = (40, 20, 0),
                 atropos_iterations: int = 5, prior_weight: float | None = None,
-                mrf_weight: float = 0.1, priors: TemplatePriors | None = None) -> Segmentation:
+                mrf_weight: float = 0.1, priors: TemplatePriors | None = None,
+                scratch_dir: str | Path | None = None) -> Segmentation:
     """Segment a T1w image into GM, WM and CSF probability maps on its own grid.
 
     Parameters
@@ -103,6 +105,10 @@ def segment_t1w(t1w_data: np.ndarray, t1w_affine: np.ndarray, *, n_threads: int 
         Atropos MRF weight (``tissue_model="atropos"`` only).
     priors : TemplatePriors, optional
         Template and priors; nilearn's MNI152 2009 template if None.
+    scratch_dir : str or pathlib.Path, optional
+        Where the temporary transform and Atropos files go (a private sub-directory, deleted
+        at the end); the system temporary directory if None. The participant stage passes
+        its work directory, so that ``--work-dir`` holds every intermediate file.
 
     Returns
     -------
@@ -134,7 +140,8 @@ def segment_t1w(t1w_data: np.ndarray, t1w_affine: np.ndarray, *, n_threads: int 
     logger.info("T1w %s, skull-stripped=%s", data.shape, stripped)
     priors = load_mni152_priors() if priors is None else priors
 
-    with itk_threads(n_threads), tempfile.TemporaryDirectory(prefix="bidsmrs-seg-") as tmp:
+    scratch = str(scratch_dir) if scratch_dir is not None else None
+    with itk_threads(n_threads), tempfile.TemporaryDirectory(prefix="bidsmrs-seg-", dir=scratch) as tmp:
         ants = ants_steps.import_ants()
         image = ants_steps.to_ants(data, affine)
         fg = nonzero_mask(data) if stripped else head_mask(data)
@@ -167,7 +174,7 @@ def segment_t1w(t1w_data: np.ndarray, t1w_affine: np.ndarray, *, n_threads: int 
             brain_ants = image.new_image_like(brain.astype(np.float32))
             posteriors = ants_steps.atropos_posteriors(
                 corrected, brain_ants, priors_here, prior_weight=weight,
-                mrf_weight=mrf_weight, iterations=atropos_iterations)
+                mrf_weight=mrf_weight, iterations=atropos_iterations, scratch_dir=tmp)
             stack = np.clip(np.stack(posteriors), 0, 1) * brain
         elif tissue_model == "pve":
             weight = 20.0 if prior_weight is None else prior_weight

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,11 +37,29 @@ def _voxel_errors(seg, synth):
 
 
 @pytest.mark.slow
-def test_skull_stripped_phantom_fractions_within_tolerance(phantom):
-    from bidsmrs.segment import METHOD, segment_t1w
+def test_skull_stripped_phantom_fractions_within_tolerance(phantom, tmp_path, monkeypatch):
+    import tempfile
+
+    from bidsmrs.segment import METHOD, ants_steps, segment_t1w
 
     priors, synth = phantom
-    seg = segment_t1w(synth.data, synth.affine, n_threads=1, priors=priors)
+    # Temporary files go to the scratch directory given (the participant's --work-dir), never to
+    # the system temporary directory, and nothing is left behind in either.
+    system_tmp, scratch = tmp_path / "system-tmp", tmp_path / "scratch"
+    system_tmp.mkdir()
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    used = []
+    register = ants_steps.register_template
+
+    def recording_register(*args, **kwargs):
+        used.append(kwargs["tmpdir"])
+        return register(*args, **kwargs)
+
+    monkeypatch.setattr(ants_steps, "register_template", recording_register)
+    seg = segment_t1w(synth.data, synth.affine, n_threads=1, priors=priors, scratch_dir=scratch)
+    assert used and all(scratch in Path(d).parents for d in used)
+    assert list(system_tmp.iterdir()) == [] and list(scratch.iterdir()) == []
     assert seg.method == METHOD
     assert dict(seg.details)["skull_stripped_input"] == "True"
     for p in (seg.gm, seg.wm, seg.csf):
