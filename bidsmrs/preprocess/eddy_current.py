@@ -3,9 +3,12 @@
 The unsuppressed water reference, acquired with the same gradients, carries the
 time-dependent phase ``φ(t)`` that eddy currents add to every resonance. Subtracting the
 reference's unwrapped phase point by point from the metabolite FID (``x(t)·e^{−iφ(t)}``)
-removes it; applied to the reference itself it leaves a real, positive water FID at 0 Hz
-(which also removes the water's frequency offset and zero-order phase; later frequency
-referencing restores the ppm scale).
+removes it. The frequency at which water belongs, 4.65 ppm on the reference's own ppm axis
+(``SpecFreqChemShift``), is put back (``x(t)·e^{−i(φ(t) − 2π·f_water·t)}``), so that the
+reference itself ends as a positive absorption line at 4.65 ppm: the water's frequency error
+and zero-order phase are removed, but data recorded with the transmitter away from water
+(e.g. centred on the metabolites at 2.0–3.0 ppm) keep their ppm scale. With the usual
+water-centred data (``f_water`` = 0 Hz) this is Klose's correction exactly.
 
 Where the reference's magnitude falls below ``SNR_FLOOR`` times its noise SD the phase is
 noise; from there on the phase is continued linearly (the water's frequency and phase
@@ -19,6 +22,7 @@ import logging
 
 import numpy as np
 
+from bidsmrs.constants import PPM_WATER
 from bidsmrs.spectrum import Spectrum, StepRecord
 
 logger = logging.getLogger(__name__)
@@ -87,7 +91,9 @@ def eddy_current_correct(spec: Spectrum, reference: Spectrum, role: str = "metab
         raise ValueError(f"reference dwell {reference.dwell_s:g} s differs from data dwell {spec.dwell_s:g} s")
     n = spec.n_points
     phase, k = eddy_current_phase(reference, n)
-    corr = np.exp(-1j * phase).reshape((n,) + (1,) * (spec.fid.ndim - 1))
+    water_hz = float(reference.ppm_to_hz(PPM_WATER))  # 0 Hz when the reference is centred on water
+    keep = 2 * np.pi * water_hz * np.arange(n) * spec.dwell_s
+    corr = np.exp(-1j * (phase - keep)).reshape((n,) + (1,) * (spec.fid.ndim - 1))
     n_ref = reference.n_points
     extra = []
     if k < n:
@@ -95,10 +101,14 @@ def eddy_current_correct(spec: Spectrum, reference: Spectrum, role: str = "metab
                      f"(reference below {SNR_FLOOR:g}×noise or shorter)")
     if n_ref != n:
         extra.append(f"reference has {n_ref} points, data {n}")
+    if water_hz != 0.0:
+        extra.append(f"its water frequency kept at {PPM_WATER} ppm, {water_hz:+.1f} Hz from the reference's "
+                     f"centre at {reference.ppm_centre:g} ppm")
     details = (f"Eddy-current correction (Klose 1990) of the {role}: the unwrapped phase of the water "
                f"reference was subtracted point by point" + (" (" + "; ".join(extra) + ")" if extra else "")
                + ".")
-    params = {"reference_points": int(n_ref), "points_point_by_point": int(k), "snr_floor": SNR_FLOOR}
+    params = {"reference_points": int(n_ref), "points_point_by_point": int(k), "snr_floor": SNR_FLOOR,
+              "water_frequency_kept_hz": round(water_hz, 4)}
     return spec.with_step(spec.fid * corr, StepRecord("Eddy current correction", details, params))
 
 

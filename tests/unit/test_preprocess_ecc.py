@@ -72,3 +72,36 @@ def test_dwell_mismatch_raises(signals):
     _, met, ref, _ = signals
     with pytest.raises(ValueError, match="dwell"):
         eddy_current_correct(met, ref.replace(dwell_s=DWELL / 2))
+
+
+@pytest.mark.parametrize("centre_ppm", [2.0, 3.0])
+def test_ecc_keeps_the_ppm_scale_of_data_centred_away_from_water(centre_ppm):
+    """Transmitter on the metabolites (SpecFreqChemShift 2.0/3.0 ppm): after the correction the
+    water reference is a positive absorption line at 4.65 ppm and an NAA singlet stays at
+    2.008 ppm (plain Klose would move both by the water's 2.65/1.65 ppm offset)."""
+    from bidsmrs.preprocess.peaks import fit_peak
+
+    t = np.arange(N) * DWELL
+    ec = np.exp(1j * _ec_phase(t))
+    kw = dict(dwell_s=DWELL, spectrometer_mhz=SF, ppm_centre=centre_ppm)
+    water = make_spectrum(peak_fid(N, DWELL, SF, 4.65, amplitude=2000.0, lorentz_hz=5.0, phase_deg=40.0,
+                                   ppm_centre=centre_ppm) * ec, **kw)
+    naa = make_spectrum(peak_fid(N, DWELL, SF, 2.008, amplitude=30.0, lorentz_hz=4.0, phase_deg=40.0,
+                                 ppm_centre=centre_ppm) * ec, **kw)  # same receiver phase as the water
+    w = eddy_current_correct(water, water, "water reference")
+    fw = fit_peak(w, (4.2, 5.1))
+    assert abs(fw.ppm - 4.65) < 1e-3 and abs(np.rad2deg(fw.phase_rad)) < 1.0
+    m = eddy_current_correct(naa, water)
+    fm = fit_peak(m, (1.8, 2.2))
+    assert abs(fm.ppm - 2.008) < 1e-3
+    assert abs(np.rad2deg(fm.phase_rad)) < 1.0
+    assert w.history[-1].params["water_frequency_kept_hz"] == pytest.approx((centre_ppm - 4.65) * SF, abs=1e-3)
+
+
+def test_ecc_of_water_centred_data_is_plain_klose(signals):
+    """Centre at 4.65 ppm: nothing is put back, the result is x(t)·e^{−iφ(t)} to rounding."""
+    from bidsmrs.preprocess.eddy_current import eddy_current_phase
+
+    _, met, ref, _ = signals
+    phase, _ = eddy_current_phase(ref, N)
+    np.testing.assert_allclose(eddy_current_correct(met, ref).fid, met.fid * np.exp(-1j * phase), rtol=0, atol=1e-9)
