@@ -78,11 +78,19 @@ class FitResult:
         return float(self.amplitudes[self.names.index(name)])
 
     def combined(self, parts) -> tuple[float, float]:
-        """Sum of the amplitudes of ``parts`` present in the fit and its SD (from the covariance)."""
+        """Sum of the amplitudes of ``parts`` present in the fit and its SD (from the covariance).
+
+        Parts fitted as exactly zero are held there by the non-negativity constraint and count
+        as known in the constrained CRLB (see ``covariance``): their detection-limit variance is
+        left out of the sum's SD, unless every part is zero (then the SD is that of the sum's
+        detection limit).
+        """
         idx = [self.names.index(p) for p in parts if p in self.names]
         w = np.zeros(len(self.names))
         w[idx] = 1.0
-        return float(w @ self.amplitudes), float(np.sqrt(max(w @ self.covariance @ w, 0.0)))
+        total = float(w @ self.amplitudes)
+        v = w * (self.amplitudes > 0) if np.any(self.amplitudes[idx] > 0) else w
+        return total, float(np.sqrt(max(v @ self.covariance @ v, 0.0)))
 
     def combinations(self) -> dict[str, tuple[str, ...]]:
         """Combined rows (DESIGN.md §5.2) whose parts exist: name -> parts present (≥ 2)."""

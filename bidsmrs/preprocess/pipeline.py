@@ -36,7 +36,7 @@ from bidsmrs.preprocess.dims import DIM_COIL, DIM_DYN, DIM_EDIT, SUPPORTED_TAGS,
 from bidsmrs.preprocess.eddy_current import eddy_current_correct
 from bidsmrs.preprocess.peaks import in_range
 from bidsmrs.preprocess.qc import spectral_qc, water_qc
-from bidsmrs.preprocess.reference import phase_metabolite, reference_metabolite, reference_water
+from bidsmrs.preprocess.reference import coarse_reference, phase_metabolite, reference_metabolite, reference_water
 from bidsmrs.preprocess.conjugation import conjugate, conjugation_score, is_conjugated
 from bidsmrs.preprocess.water_removal import N_COMPONENTS, remove_water
 from bidsmrs.spectrum import Spectrum
@@ -423,7 +423,12 @@ def preprocess_run(metabolite: Spectrum, references: Mapping[str, Spectrum] | No
     proton = met.nucleus == "1H"
     if not proton:
         notes.append(f"nucleus {met.nucleus}: water removal, frequency referencing and phasing (1H only) skipped")
-    # 4. residual water removal ------------------------------------------------------------
+    # 4. coarse frequency correction (large offsets), then residual water removal -----------
+    coarse_hz = 0.0
+    if proton and options.reference_peak == "auto":
+        shifted = coarse_reference(met)
+        coarse_hz = float(shifted.history[-1].params["shift_hz"]) if shifted is not met else 0.0
+        met = shifted
     before_water = met
     if options.remove_water and proton:
         ratio = _water_to_naa_magnitude(met, options.water_ppm_range)
@@ -440,7 +445,7 @@ def preprocess_run(metabolite: Spectrum, references: Mapping[str, Spectrum] | No
     if proton:
         met = reference_metabolite(met, before_water, options.reference_peak)
         ref_peak = _last_params(met, "Frequency and phase correction", "reference_peak", None)
-        shift = float(_last_params(met, "Frequency and phase correction", "shift_hz", 0.0))
+        shift = coarse_hz + float(_last_params(met, "Frequency and phase correction", "shift_hz", 0.0))
         met = phase_metabolite(met)
         phase0 = float(_last_params(met, "Phasing", "phase0_deg", 0.0))
         if water is not None and water.nucleus == "1H":

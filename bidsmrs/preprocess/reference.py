@@ -11,6 +11,14 @@ a complex quadratic background (:func:`bidsmrs.preprocess.peaks.fit_peak`), whic
 centre and phase insensitive to the line's own dispersion and to the tails of other
 resonances. Zero-order phase: the angle of ``Σ height·e^{iφ}`` of the NAA and tCr fits.
 
+Large offsets: the search windows above hold the singlets only for offsets up to ≈ 0.1 ppm.
+A coarse search (:func:`coarse_offset_ppm`) first matches the NAA/tCr/tCho singlet pattern
+(2.008/3.027/3.21 ppm) over ±0.4 ppm on the magnitude spectrum with its broad bands removed;
+when at least two of the three singlets support an offset of ≥ 0.05 ppm, :func:`coarse_reference`
+moves the spectrum by it before any step that looks in fixed ppm windows (no ECC-corrected
+water reference to rely on, or metabolites shifted relative to it by B0 drift, a mis-set centre
+frequency, or a water reference recorded at another frequency).
+
 Water reference: the water peak is moved to 4.65 ppm and phased the same way on itself.
 """
 from __future__ import annotations
@@ -18,9 +26,11 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from scipy.ndimage import median_filter
 
 from bidsmrs.constants import PPM_CR, PPM_NAA, PPM_WATER
-from bidsmrs.preprocess.peaks import fit_peak, noise_sd, peak_phase, peak_position, phased_peak_position, zero_filled
+from bidsmrs.preprocess.peaks import (fit_peak, in_range, noise_sd, peak_phase, peak_position, phased_peak_position,
+                                      zero_filled)
 from bidsmrs.spectrum import Spectrum, StepRecord
 
 logger = logging.getLogger(__name__)
@@ -50,6 +60,18 @@ MAX_WIDTH_RATIO = 2.0
 #: When only one of the three singlet fits converges there is nothing to compare its width with:
 #: it must then be narrower than this (ppm; 16 Hz FWHM at 3 T, below the 0.15 ppm lipid bands).
 MAX_LONE_HWHM_PPM = 0.065
+#: Coarse search: largest global offset (ppm) looked for; offsets below ``COARSE_MIN_OFFSET_PPM``
+#: are left to the search windows of ``REFERENCE_PEAKS`` (±0.08–0.15 ppm around each singlet).
+COARSE_MAX_OFFSET_PPM = 0.4
+COARSE_MIN_OFFSET_PPM = 0.05
+#: Width of the running median removed before the coarse match: at least 0.2 ppm and 30 Hz, i.e.
+#: several singlet widths, so that broad lipid/MM bands (FWHM ≥ 0.15 ppm) and the baseline go
+#: while the singlets stay.
+COARSE_SMOOTH_PPM = 0.2
+COARSE_SMOOTH_HZ = 30.0
+#: The coarse shift is applied only when the pattern matches clearly worse with no offset (score
+#: ratio); an ambiguous match leaves the spectrum to the search windows.
+COARSE_MAX_SCORE_AT_ZERO = 0.7
 #: Regions (ppm) whose peaks set the metabolite zero-order phase (NAA and tCr singlets).
 PHASE_REGIONS_PPM = ((PPM_NAA - 0.1, PPM_NAA + 0.1), (PPM_CR - 0.1, PPM_CR + 0.1))
 
@@ -105,6 +127,68 @@ def singlet_checks(spec: Spectrum) -> dict[str, tuple[bool, float]]:
         for name, (h, pos) in heights.items():
             out[name] = (h >= MIN_REL_HEIGHT * tallest, pos)
     return out
+
+
+def coarse_offset_ppm(spec: Spectrum, max_offset_ppm: float = COARSE_MAX_OFFSET_PPM) -> tuple[float, int, float]:
+    """Global frequency offset of the NAA/tCr/tCho singlet pattern (ppm, found − expected).
+
+    The 8× zero-filled magnitude spectrum minus its running median (``COARSE_SMOOTH_PPM`` /
+    ``COARSE_SMOOTH_HZ``; removes broad bands and baseline, keeps narrow lines) is sampled at
+    2.008, 3.027 and 3.21 ppm + offset for every offset within ±``max_offset_ppm`` on the
+    zero-filled grid; the offset maximising the sum of the square roots of the three samples
+    (square roots, so that matching all three beats putting one tall singlet on another) wins.
+
+    Returns
+    -------
+    offset_ppm : float
+        Best offset (0.0 when the spectrum has no points there).
+    support : int
+        How many of the three singlets stand ≥ ``MIN_PEAK_SNR`` × noise SD above the running
+        median at that offset (0–3).
+    score_at_zero : float
+        Match score with no offset relative to the best one (1.0 when the best is 0; close to
+        1 when the match cannot tell the two apart).
+    """
+    targets = np.array([PPM_NAA, PPM_CR, PPM_TCHO])
+    ppm, s = zero_filled(spec)
+    step = abs(ppm[1] - ppm[0])
+    width_ppm = max(COARSE_SMOOTH_PPM, COARSE_SMOOTH_HZ / spec.spectrometer_mhz)
+    margin = max_offset_ppm + width_ppm
+    m = in_range(ppm, (targets.min() - margin, targets.max() + margin))
+    if m.sum() < 8:
+        return 0.0, 0, 1.0
+    order = np.argsort(ppm[m])
+    x, mag = ppm[m][order], np.abs(s[m])[order]
+    size = max(3, int(round(width_ppm / step)) | 1)
+    excess = np.clip(mag - median_filter(mag, size=size, mode="nearest"), 0.0, None)
+    offsets = np.arange(-max_offset_ppm, max_offset_ppm + step / 2, step)
+    samples = np.stack([np.interp(t + offsets, x, excess) for t in targets])
+    score = np.sqrt(samples).sum(axis=0)
+    best = int(np.argmax(score))
+    zero = float(np.interp(0.0, offsets, score) / score[best]) if score[best] > 0 else 1.0
+    sd, _ = noise_sd(spec)
+    support = int(np.sum(samples[:, best] >= MIN_PEAK_SNR * sd)) if np.isfinite(sd) and sd > 0 else 0
+    return float(offsets[best]), support, zero
+
+
+def coarse_reference(spec: Spectrum) -> Spectrum:
+    """Move a 1-D metabolite spectrum by its coarse singlet-pattern offset when that is clear.
+
+    Applied only when :func:`coarse_offset_ppm` finds an offset of at least
+    ``COARSE_MIN_OFFSET_PPM`` supported by at least two of the three singlets and clearly better
+    than no offset (score at zero ≤ ``COARSE_MAX_SCORE_AT_ZERO`` × the best); otherwise the
+    spectrum is returned unchanged (no step recorded). Run it before anything that looks in
+    fixed ppm windows (water and nuisance-peak removal, :func:`reference_metabolite`).
+    """
+    offset, support, score_at_zero = coarse_offset_ppm(spec)
+    if abs(offset) < COARSE_MIN_OFFSET_PPM or support < 2 or score_at_zero > COARSE_MAX_SCORE_AT_ZERO:
+        return spec
+    hz = float(offset * spec.spectrometer_mhz)  # moves every resonance from p to p − offset
+    details = (f"Coarse frequency correction: the NAA/tCr/tCho singlet pattern (2.008/3.027/3.21 ppm) was found "
+               f"{offset:+.3f} ppm off ({support} of 3 singlets there); shifted by {hz:+.2f} Hz before the "
+               f"ppm-window steps.")
+    params = {"coarse_offset_ppm": round(offset, 5), "singlets_supporting": support, "shift_hz": round(hz, 4)}
+    return spec.with_step(shift_hz(spec, hz), StepRecord("Frequency and phase correction", details, params))
 
 
 def shift_hz(spec: Spectrum, hz: float) -> np.ndarray:
@@ -202,5 +286,5 @@ def reference_water(spec: Spectrum) -> Spectrum:
         {"phase0_deg": round(float(np.rad2deg(-phi)), 4)}))
 
 
-__all__ = ["reference_metabolite", "phase_metabolite", "reference_water", "find_peak", "shift_hz",
+__all__ = ["reference_metabolite", "phase_metabolite", "reference_water", "find_peak", "shift_hz", "coarse_offset_ppm", "coarse_reference",
            "REFERENCE_PEAKS", "MIN_PEAK_SNR"]

@@ -172,6 +172,24 @@ def test_combined_sd_uses_covariance():
     assert fit.covariance[i, j] != 0.0
 
 
+def test_combined_sd_leaves_out_parts_held_at_zero():
+    """A part fitted as exactly 0 is known under the constrained CRLB: the sum's SD equals the
+    SD of the non-zero part (its detection-limit variance would inflate e.g. tCho when PCh = 0)."""
+    basis = synthetic_basis()
+    truth = {k: v for k, v in TRUTH.items() if k != "Lac"}
+    spec, _ = simulate(basis, seed=8, noise_sd=0.05, truth=truth)
+    fit = fit_spectrum(spec, basis)
+    zero = [n for n in fit.names if fit.amplitude(n) == 0.0]
+    assert zero, "the absent metabolite should be held at zero here"
+    k = fit.names.index(zero[0])
+    assert fit.sd[k] > 0  # the detection limit is still reported for the part itself
+    amp, sd = fit.combined(["NAA", zero[0]])
+    assert amp == pytest.approx(fit.amplitude("NAA"))
+    assert sd == pytest.approx(fit.sd[fit.names.index("NAA")])
+    # every part at zero: the detection limit of the sum
+    assert fit.combined([zero[0]])[1] == pytest.approx(fit.sd[k])
+
+
 def test_errors_are_clear():
     basis = synthetic_basis()
     spec, _ = simulate(basis, seed=10, noise_sd=0.05)

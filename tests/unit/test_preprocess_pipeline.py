@@ -245,3 +245,34 @@ def test_non_proton_data_skip_proton_steps():
 def test_options_validated(kw):
     with pytest.raises(ValueError):
         PreprocOptions(**kw)
+
+
+@pytest.mark.parametrize("offset_ppm", [0.25, -0.3])
+def test_large_frequency_offset_is_corrected_before_the_ppm_window_steps(offset_ppm):
+    """Metabolite data 0.25–0.3 ppm off (no water reference to correct it): the coarse search
+    moves them before water/nuisance-peak removal, so the tCr CH2 line (3.92 ppm, at 4.17 ppm
+    in the raw data) is not removed as a nuisance peak and the result matches the truth."""
+    raw = simulate_raw(1, noise_sd=0.2, n_corrupt=0, drift_hz=0, phase_jitter_deg=0, ec_hz=0)
+    w = raw.truth.sensitivities.conj()
+    t = np.arange(raw.metabolite.n_points) * DWELL
+    fid = (np.einsum("ncd,c->n", raw.metabolite.fid, w) / 32 * np.exp(-1j * np.deg2rad(30.0))
+           * np.exp(-2j * np.pi * offset_ppm * SF * t))
+    res = preprocess_run(Spectrum(fid=fid, dwell_s=DWELL, spectrometer_mhz=SF), {})
+    methods = [s.method for s in res.metabolite.history]
+    assert methods[0] == "Frequency and phase correction"
+    assert res.metabolite.history[0].params["coarse_offset_ppm"] == pytest.approx(offset_ppm, abs=0.01)
+    assert abs(fit_peak(res.metabolite, (1.9, 2.1)).ppm - 2.008) < 0.002
+    cr2 = fit_peak(res.metabolite, (3.85, 4.0))
+    assert cr2.ok and abs(cr2.ppm - 3.92) < 0.01
+    assert _corr(res, raw) > 0.99
+
+
+def test_coarse_search_ignores_an_ambiguous_match(monkeypatch):
+    """A pattern match hardly better than no offset at all (score ratio 0.9) is not acted on."""
+    from bidsmrs.preprocess import reference
+
+    raw = simulate_raw(1, noise_sd=0.2, n_corrupt=0, drift_hz=0, phase_jitter_deg=0, ec_hz=0)
+    fid = np.einsum("ncd,c->n", raw.metabolite.fid, raw.truth.sensitivities.conj()) / 32
+    spec = Spectrum(fid=fid, dwell_s=DWELL, spectrometer_mhz=SF)
+    monkeypatch.setattr(reference, "coarse_offset_ppm", lambda s: (0.2, 3, 0.9))
+    assert reference.coarse_reference(spec) is spec

@@ -131,3 +131,50 @@ def test_water_qc_linewidth():
 def test_qc_of_noise_only_is_nan_free_or_low():
     q = spectral_qc(_spec(np.zeros(N, complex), noise_sd=1.0, rng=np.random.default_rng(9)))
     assert not q["snr_naa"] > 6
+
+
+@pytest.mark.parametrize("offset_ppm", [-0.35, -0.2, 0.15, 0.3])
+def test_coarse_search_finds_large_offsets(offset_ppm):
+    """Offsets beyond the singlet search windows (±0.08–0.15 ppm): the NAA/tCr/tCho pattern
+    is found within 0.01 ppm, with all three singlets supporting it; then
+    :func:`reference_metabolite` puts NAA at 2.008 ppm."""
+    from bidsmrs.preprocess.reference import coarse_offset_ppm, coarse_reference
+
+    t = np.arange(N) * DWELL
+    fid = clean_metabolite_fid(N, DWELL, SF) * np.exp(-2j * np.pi * offset_ppm * SF * t)
+    spec = _spec(fid, noise_sd=0.02, rng=np.random.default_rng(12))
+    found, support, at_zero = coarse_offset_ppm(spec)
+    assert abs(found - offset_ppm) < 0.01 and support == 3 and at_zero < 0.5
+    # (the narrow windows alone miss NAA at these offsets, or take another line for it)
+    out = reference_metabolite(coarse_reference(spec))
+    assert abs(fit_peak(out, (1.9, 2.1)).ppm - 2.008) < 0.002
+    assert out.history[0].params["coarse_offset_ppm"] == pytest.approx(offset_ppm, abs=0.01)
+    assert out.history[-1].params["reference_peak"] == "NAA"
+
+
+def test_coarse_search_leaves_small_offsets_and_lone_singlets_alone():
+    from bidsmrs.preprocess.reference import coarse_reference
+
+    t = np.arange(N) * DWELL
+    # small offset: the windows handle it, no coarse step (results as before the search existed)
+    small = _spec(clean_metabolite_fid(N, DWELL, SF) * np.exp(-2j * np.pi * 0.03 * SF * t), noise_sd=0.02,
+                  rng=np.random.default_rng(13))
+    assert coarse_reference(small) is small
+    # one singlet only (tCho) 0.3 ppm off: nothing to match a pattern with, no shift
+    lone = _spec(peak_fid(N, DWELL, SF, 3.51, amplitude=3.0, lorentz_hz=3.0), noise_sd=0.02,
+                 rng=np.random.default_rng(14))
+    assert coarse_reference(lone) is lone
+
+
+def test_coarse_search_ignores_broad_lipids_in_a_tumour_like_spectrum():
+    """No NAA, large lipid bands at 1.3 and 2.05 ppm, tCr and tCho singlets 0.25 ppm off: the
+    offset comes from tCr + tCho, not from the lipids."""
+    from bidsmrs.preprocess.reference import coarse_offset_ppm
+
+    no_naa = [p for p in PEAKS if not 1.9 < p[0] < 2.7]
+    t = np.arange(N) * DWELL
+    fid = (clean_metabolite_fid(N, DWELL, SF, peaks=no_naa) + _lipid_band(2.05, 40.0) + _lipid_band(1.3, 80.0))
+    fid = fid * np.exp(-2j * np.pi * 0.25 * SF * t)
+    found, support, _ = coarse_offset_ppm(_spec(fid, noise_sd=0.01, rng=np.random.default_rng(15)))
+    # 0.03 ppm: this crude tCho sits at 3.185 ppm, the template's at 3.21; the windows take it from there
+    assert abs(found - 0.25) < 0.03 and support >= 2
