@@ -89,3 +89,25 @@ def test_only_lipids_inside_the_fit_range_are_used():
     assert [n for n in fit.names if is_lipid_name(n)] == ["Lip20"]  # 2.04/2.25/2.80 ppm lines
     plain = fit_spectrum(spec, basis, FitOptions(lipids="auto", ppm_range=(3.5, 4.2)))
     assert not any(is_lipid_name(n) for n in plain.names) and "lipids" not in plain.params
+
+
+def test_auto_needs_a_visible_lipid_peak():
+    """Broad lipid signal smaller than the tCr singlet at 1.3 ppm (peak ratio < 1) is left to
+    the MM/baseline model even where the amplitude and BIC rules alone would add lipids; the
+    same contamination, larger, is modelled. The decision is recorded in params["lipids"]."""
+    from bidsmrs.fitting.model import _lipid_peak_to_creatine
+
+    basis, spec, truth = _contaminated(seed=3)
+    clean, _ = simulate(basis, seed=3, noise_sd=0.05, lorentz_hz=4.0, gauss_hz=3.0, phase0_deg=0.0, shift_hz=0.0)
+    lipid = spec.fid - clean.fid
+    small = spec.replace(fid=clean.fid + 0.2 * lipid)  # lipids 2× tCr in amplitude, peak 0.4× tCr
+    never = fit_spectrum(small, basis, FitOptions(lipids="never"))
+    assert _lipid_peak_to_creatine(never) < 1.0
+    # without the visibility rule the lipids would be added (amplitude ≥ tCr, BIC prefers them)
+    loose = fit_spectrum(small, basis, FitOptions(lipid_min_peak_ratio_tcr=0.0))
+    assert loose.params["lipids"].startswith("added")
+    auto = fit_spectrum(small, basis, FitOptions())
+    assert auto.params["lipids"].startswith("not added") and "1.3 ppm peak" in auto.params["lipids"]
+    np.testing.assert_allclose(auto.amplitudes, never.amplitudes, rtol=1e-10, atol=1e-12)
+    big = fit_spectrum(spec, basis, FitOptions(lipids="never"))
+    assert _lipid_peak_to_creatine(big) > 1.0
