@@ -111,6 +111,7 @@ def _log_file(path: Path) -> logging.Handler:
 
 
 def _summarise(outcomes: Sequence[SubjectOutcome], out: Path) -> int:
+    _update_failures_file(outcomes, out)
     failed = [o for o in outcomes if o.failed]
     done = sum(r.status == "done" for o in outcomes for r in o.runs)
     skipped = sum(r.status == "skipped" for o in outcomes for r in o.runs)
@@ -120,20 +121,42 @@ def _summarise(outcomes: Sequence[SubjectOutcome], out: Path) -> int:
         if o.report:
             log.info("report: %s", out / o.report)
     if failed:
-        lines = ["participant\trun\tproblem"]
-        for o in failed:
-            for r in o.runs:
-                if r.status == "failed":
-                    lines.append(f"sub-{o.subject}\t{r.src}\t{r.message}")
-            if o.crash_file and not any(r.status == "failed" for r in o.runs):
-                lines.append(f"sub-{o.subject}\t-\tsee {o.crash_file}")
-        from bidsmrs.io.atomic import atomic_write_text
-
-        atomic_write_text(out / naming.LOGS / "failures.tsv", "\n".join(lines) + "\n")
+        lines = _failure_rows(failed)
         log.error("%d participant(s) failed (details in %s):\n%s", len(failed),
-                  out / naming.LOGS / "failures.tsv", "\n".join(lines[1:]))
+                  out / naming.LOGS / "failures.tsv", "\n".join(lines))
         return 1
     return 0
+
+
+def _failure_rows(failed: Sequence[SubjectOutcome]) -> list[str]:
+    lines = []
+    for o in failed:
+        for r in o.runs:
+            if r.status == "failed":
+                lines.append(f"sub-{o.subject}\t{r.src}\t{r.message}")
+        if o.crash_file and not any(r.status == "failed" for r in o.runs):
+            lines.append(f"sub-{o.subject}\t-\tsee {o.crash_file}")
+    return lines
+
+
+def _update_failures_file(outcomes: Sequence[SubjectOutcome], out: Path) -> None:
+    """``logs/failures.tsv`` lists the participants whose latest run failed: rows of the
+    participants processed now are replaced (dropped when they succeeded), others kept; the
+    file is removed when nothing is left."""
+    from bidsmrs.io.atomic import atomic_write_text
+
+    path = out / naming.LOGS / "failures.tsv"
+    header = "participant\trun\tproblem"
+    processed = {f"sub-{o.subject}" for o in outcomes}
+    kept = []
+    if path.is_file():
+        kept = [ln for ln in path.read_text(encoding="utf-8", errors="replace").splitlines()[1:]
+                if ln.strip() and ln.split("\t", 1)[0] not in processed]
+    rows = kept + _failure_rows([o for o in outcomes if o.failed])
+    if rows:
+        atomic_write_text(path, "\n".join([header, *rows]) + "\n")
+    elif path.is_file():
+        _remove_stale(path)
 
 
 # ---------------------------------------------------------------------------------------
@@ -155,6 +178,8 @@ def process_subject(subject: str, runs: Sequence[MrsRun], settings: Settings) ->
                 report = _write_report(out, subject, outcomes)
             else:
                 report = str(naming.report_file(subject))
+        elif outcomes and all(o.status == "failed" for o in outcomes):
+            _remove_stale(existing)  # a report of earlier inputs would show no failure
         return SubjectOutcome(subject, tuple(outcomes), report)
     except Exception:  # a bug outside a run: record, never propagate
         crash = _crash_file(out, f"sub-{subject}")
@@ -189,12 +214,37 @@ def _process_run_safely(run: MrsRun, settings: Settings, work: Path) -> RunOutco
         return RunOutcome(src, "done", warnings=tuple(warnings), seconds=dt)
     except BidsMrsError as exc:
         log.error("%s: %s", src, exc)
+        _remove_stale_outputs(settings.output_dir, src)
         return RunOutcome(src, "failed", str(exc), seconds=time.perf_counter() - t0)
     except Exception as exc:  # a bug or an unforeseen input: one line here, traceback in logs/
         crash = _crash_file(settings.output_dir, f"sub-{run.subject}")
         log.error("%s: %s: %s (traceback in %s)", src, type(exc).__name__, exc, crash)
+        _remove_stale_outputs(settings.output_dir, src)
         return RunOutcome(src, "failed", f"{type(exc).__name__}: {exc} (traceback in {crash.name})",
                           seconds=time.perf_counter() - t0)
+
+
+def _remove_stale_outputs(out: Path, src: str) -> None:
+    """Delete a failed run's outputs from an earlier run (other inputs or settings; a run with
+    unchanged inputs is skipped before it can fail), so that the group level and the reports
+    never use results that no longer match the data. Never raises."""
+    mrs_dir = out / naming.run_file(src, "concentrations", ".tsv").parent
+    anat_dir = out / naming.anat_file(src).parent
+    stale = [p for d in (mrs_dir, anat_dir) if d.is_dir() for p in d.glob(f"{src}_desc-*")]
+    for path in stale:
+        _remove_stale(path)
+    if stale:
+        log.warning("%s: removed %d output file(s) of an earlier run (they no longer match the inputs)",
+                    src, len(stale))
+
+
+def _remove_stale(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("could not remove stale output %s: %s", path, exc)
 
 
 def _crash_file(out: Path, name: str) -> Path:
@@ -221,6 +271,9 @@ def input_hash(run: MrsRun, settings: Settings) -> str:
     if settings.basis is not None:
         files += sorted(p for p in ([settings.basis] if settings.basis.is_file() else settings.basis.rglob("*"))
                         if p.is_file())
+    # the references' and T1w's own sidecars (their EchoTime, RepetitionTime, ... enter the results)
+    files += [side for f in [*run.references.values(), run.t1w_path] if f is not None
+              for side in [_sidecar_of(Path(f))] if side.is_file()]
     h = hashlib.sha256()
     h.update(__version__.encode())
     h.update(json.dumps(settings.processing_key(), sort_keys=True).encode())
@@ -229,6 +282,12 @@ def input_hash(run: MrsRun, settings: Settings) -> str:
         h.update(str(f.name).encode())
         h.update(sha256_file(f).encode())
     return h.hexdigest()
+
+
+def _sidecar_of(nifti: Path) -> Path:
+    name = nifti.name
+    stem = name[:-7] if name.endswith(".nii.gz") else name[:-4] if name.endswith(".nii") else nifti.stem
+    return nifti.with_name(stem + ".json")
 
 
 def _finished(out: Path, src: str, key: str) -> bool:
