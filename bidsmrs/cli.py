@@ -168,9 +168,15 @@ def parse_args(argv=None) -> Settings:
         parser.error(f"BIDS_DIR {opts.bids_dir} does not exist or is not a directory")
     if output_dir == bids_dir:
         parser.error("OUTPUT_DIR must not be BIDS_DIR; use e.g. BIDS_DIR/derivatives/bidsmrs")
+    if bids_dir in output_dir.parents and (bids_dir / "derivatives") not in (output_dir, *output_dir.parents):
+        parser.error(f"OUTPUT_DIR {opts.output_dir} is inside BIDS_DIR (the input is never written); "
+                     "use BIDS_DIR/derivatives/bidsmrs or a folder outside the dataset")
+    _check_writable(parser, output_dir, "OUTPUT_DIR")
     work_dir = opts.work_dir.expanduser().resolve() if opts.work_dir else None
     if work_dir is not None and (work_dir == bids_dir or bids_dir in work_dir.parents):
         parser.error("--work-dir must not be inside BIDS_DIR (the input is never written)")
+    if work_dir is not None:
+        _check_writable(parser, work_dir, "--work-dir")
     filters = {}
     if opts.bids_filter_file is not None:
         from bidsmrs.io.jsonfile import read_json
@@ -205,6 +211,18 @@ def parse_args(argv=None) -> Settings:
         verbosity=opts.verbosity, coil_combination=opts.coil_combination, align_ppm=tuple(opts.align_ppm),
         reject_mads=opts.reject_mads, fit_ppm=tuple(opts.fit_ppm), baseline=opts.baseline,
         lipids=opts.lipids)
+
+
+def _check_writable(parser, path: Path, name: str) -> None:
+    """Create ``path`` if needed and prove a file can be written there (exit 64 if not)."""
+    import tempfile
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".bidsmrs-write-test-"):
+            pass
+    except OSError as exc:
+        parser.error(f"{name} {path} is not writable ({exc.strerror or exc})")
 
 
 def _check_quant_config(parser, path: Path, basis: Path | None) -> None:
@@ -289,18 +307,23 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("bidsmrs: interrupted", file=sys.stderr)
         return 130
-    except Exception:  # a bug: one line on the console, the traceback in logs/
+    except Exception as exc:  # a bug: one line on the console, the traceback in logs/
         crash = _write_crash(settings.output_dir, "main")
-        print(f"bidsmrs: internal error (a bug); traceback in {crash}", file=sys.stderr)
+        where = (f"traceback in {crash}" if crash else
+                 f"{type(exc).__name__}: {exc} (no traceback file: logs/ is not writable)")
+        print(f"bidsmrs: internal error (a bug); {where}", file=sys.stderr)
         return EXIT_SOFTWARE
 
 
-def _write_crash(output_dir: Path, name: str) -> Path:
-    logs = output_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    path = logs / f"crash-{name}-{uuid.uuid4().hex[:8]}.txt"
-    path.write_text(traceback.format_exc())
-    return path
+def _write_crash(output_dir: Path, name: str) -> Path | None:
+    try:
+        logs = output_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        path = logs / f"crash-{name}-{uuid.uuid4().hex[:8]}.txt"
+        path.write_text(traceback.format_exc())
+        return path
+    except OSError:
+        return None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -54,6 +54,8 @@ def read_json(path: str | os.PathLike) -> dict:
                          p) from None
     except RecursionError:
         raise InputError("invalid JSON: nested too deeply", p) from None
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+        raise InputError(f"invalid JSON value: {exc}", p) from None
     if not isinstance(obj, dict):
         raise InputError(f"JSON top level must be an object, found {type(obj).__name__}", p)
     return obj

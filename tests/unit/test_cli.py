@@ -67,6 +67,34 @@ def test_output_equal_input_refused(tmp_path, capsys):
     assert "OUTPUT_DIR must not be BIDS_DIR" in capsys.readouterr().err
 
 
+def test_output_inside_input_refused_except_derivatives(tmp_path, capsys):
+    ds = _dataset(tmp_path / "ds")
+    with pytest.raises(SystemExit) as exc:
+        parse_args([str(ds), str(ds / "sub-01"), "participant"])
+    assert exc.value.code == 64
+    assert "inside BIDS_DIR" in capsys.readouterr().err
+    assert not (ds / "sub-01" / "logs").exists()
+    s = parse_args([str(ds), str(ds / "derivatives" / "bidsmrs"), "participant"])
+    assert s.output_dir == (ds / "derivatives" / "bidsmrs").resolve()
+
+
+def test_unwritable_output_is_one_line_usage_error(tmp_path, capsys, monkeypatch):
+    """A read-only OUTPUT_DIR (e.g. a read-only bind mount) fails before any work, in one line."""
+    import tempfile
+
+    ds = _dataset(tmp_path / "ds")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(30, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    with pytest.raises(SystemExit) as exc:
+        parse_args([str(ds), str(tmp_path / "out"), "participant"])
+    assert exc.value.code == 64
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "not writable (Read-only file system)" in err[-1] and "Traceback" not in "".join(err)
+
+
 def test_work_dir_inside_input_refused(tmp_path):
     ds = _dataset(tmp_path / "ds")
     with pytest.raises(SystemExit) as exc:

@@ -163,6 +163,16 @@ def test_invalid_sidecar_json_fails_that_run(tmp_path):
     assert "invalid JSON at line 1" in runs[0].error and runs[1].error is None
 
 
+def test_sidecar_with_an_unparseable_value_fails_that_run(tmp_path):
+    """A 5000-digit integer exceeds Python's int conversion limit (ValueError, not a
+    JSONDecodeError): one run fails with a line naming the file, the other is found."""
+    ds = make_bids_dataset(tmp_path / "bids", subjects=("01", "02"))
+    sidecar_path(ds.svs_paths[1]).write_text('{"EchoTime": 0.03, "Big": ' + "9" * 5000 + "}")
+    runs = find_runs(ds.root)
+    assert runs[0].error is None
+    assert "invalid JSON value" in runs[1].error and sidecar_path(ds.svs_paths[1]).name in runs[1].error
+
+
 def test_sidecar_inheritance(tmp_path):
     ds = make_bids_dataset(tmp_path / "bids", subjects=("01",))
     (ds.root / "acq-press_svs.json").write_text(json.dumps({"Manufacturer": "Top", "EchoTime": 9}))
