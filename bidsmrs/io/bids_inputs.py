@@ -329,12 +329,40 @@ def _normalise_filters(bids_filters: Mapping | None) -> tuple[dict, dict, dict]:
     return dict(bids_filters), {}, {}
 
 
-def _make_layout(root: Path):
-    from bids import BIDSLayout, BIDSLayoutIndexer
+def _looping_dir_links(root: Path) -> list[Path]:
+    """Directory symlinks under ``root`` that point to themselves or to one of their ancestors
+    (or cannot be resolved): following them never ends."""
+    found = []
+    for dirpath, dirnames, _ in os.walk(root, followlinks=False):
+        for name in dirnames:
+            link = Path(dirpath) / name
+            if not link.is_symlink():
+                continue
+            try:
+                target = link.resolve(strict=True)
+            except (OSError, RuntimeError):
+                found.append(link)
+                continue
+            here = link.parent.resolve()
+            if target == here or target in here.parents:
+                found.append(link)
+    return found
 
+
+def _make_layout(root: Path):
+    import re
+
+    from bids import BIDSLayout, BIDSLayoutIndexer
+    from bids.layout.validation import DEFAULT_LOCATIONS_TO_IGNORE
+
+    loops = _looping_dir_links(root)
+    for link in loops:
+        logger.warning("%s: directory symlink loop (points to %s); not indexed", link, os.readlink(link))
+    ignore = list(DEFAULT_LOCATIONS_TO_IGNORE) + [
+        re.compile("^" + re.escape("/" + link.relative_to(root).as_posix()) + "(/|$)") for link in loops]
     try:
         return BIDSLayout(str(root), validate=False,
-                          indexer=BIDSLayoutIndexer(validate=False, index_metadata=False))
+                          indexer=BIDSLayoutIndexer(validate=False, index_metadata=False, ignore=ignore))
     except Exception as exc:
         raise InputError(f"cannot index the BIDS dataset ({type(exc).__name__}: "
                          f"{' '.join(str(exc).split())[:200]})", root) from None

@@ -320,3 +320,30 @@ def test_entity_matched_reference_plus_role_labelled_ecc(tmp_path):
     assert _names(r.references) == {"conc": "sub-01_acq-press_mrsref.nii.gz",
                                     "ecc": "sub-01_acq-ecc_mrsref.nii.gz",
                                     "combine": "sub-01_acq-press_mrsref.nii.gz"}
+
+
+def test_directory_symlink_loops_are_skipped_not_followed(tmp_path, caplog):
+    """Links back to an ancestor (two kinds at once) made pybids recurse forever; they are
+    now left out of the index with a warning and every run is still found."""
+    import logging
+    import os
+
+    ds = make_bids_dataset(tmp_path / "bids", subjects=("01", "02"))
+    os.symlink("..", ds.root / "sub-02" / "mrs" / "loopdir")
+    (ds.root / "sub-02" / "anat").mkdir(exist_ok=True)
+    os.symlink("../..", ds.root / "sub-02" / "anat" / "up")
+    import signal
+
+    def hung(*_):
+        raise TimeoutError("find_runs still indexing after 60 s: following a symlink loop")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)  # a regression must fail here, not hang the suite
+    try:
+        with caplog.at_level(logging.WARNING):
+            runs = find_runs(ds.root)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert [r.subject for r in runs] == ["01", "02"] and all(r.error is None for r in runs)
+    assert sum("symlink loop" in rec.getMessage() for rec in caplog.records) == 2
