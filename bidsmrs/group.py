@@ -61,9 +61,19 @@ def read_participants(bids_dir: Path) -> pd.DataFrame | None:
     if not path.exists():
         return None
     try:
-        return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, dtype={"participant_id": str})
+        df = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, dtype={"participant_id": str})
     except Exception as exc:  # malformed TSV: one line naming the file
         raise InputError(f"cannot read participants.tsv: {exc}", path) from None
+    df.columns = [str(c).strip() for c in df.columns]
+    for col in df.columns:  # " control " and "control" are one group
+        if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
+            df[col] = df[col].map(lambda v: v.strip() if isinstance(v, str) else v)
+    if "participant_id" not in df.columns:
+        raise InputError("participants.tsv has no participant_id column", path)
+    dup = sorted(set(df.loc[df["participant_id"].duplicated(), "participant_id"].astype(str)))
+    if dup:
+        raise InputError(f"participants.tsv lists {', '.join(dup[:5])} more than once", path)
+    return df
 
 
 def _missing_participants(bids_dir: Path, conc: pd.DataFrame, settings: Settings) -> list[str]:
@@ -97,6 +107,9 @@ def run_group_level(settings: Settings) -> int:
                               "exclusion_reason": "no participant outputs (failed or not run)"})
         gated_qc = pd.concat([gated_qc, extra], ignore_index=True)
     gated_conc = gate_metabolites(conc, gated_qc, thresholds)
+    stats = None  # computed before anything is written: a statistics error leaves the old outputs whole
+    if settings.group_by or settings.correlate:
+        stats = _statistics(gated_conc, tissue, participants, settings)
     entity_sidecar = dict(ENTITY_COLUMNS)
     write_tsv(out / naming.GROUP_CONCENTRATIONS, gated_conc,
               column_sidecar({**entity_sidecar, **CONCENTRATION_COLUMNS,
@@ -115,10 +128,11 @@ def run_group_level(settings: Settings) -> int:
                   column_sidecar({**entity_sidecar}, Measure=measure,
                                  Description=f"{measure} per spectrum (rows) and metabolite (columns); "
                                              "values failing QC are n/a"))
-    stats = None
-    if settings.group_by or settings.correlate:
-        stats = _statistics(gated_conc, tissue, participants, settings)
+    if stats is not None:
         write_tsv(out / naming.GROUP_STATS, stats, _stats_sidecar(settings))
+    else:  # statistics of an earlier run with other options would not match these tables
+        for stale in (out / naming.GROUP_STATS, (out / naming.GROUP_STATS).with_suffix(".json")):
+            stale.unlink(missing_ok=True)
     if not settings.no_report:
         _report(out, gated_conc, gated_qc, stats, participants, settings)
     log.info("group tables written to %s", out)

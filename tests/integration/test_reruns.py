@@ -70,3 +70,34 @@ def test_failures_of_participants_not_rerun_are_kept(done):
     assert main([str(ds.root), str(out), "participant", *BASE]) == 1
     assert main([str(ds.root), str(out), "participant", "--participant-label", "01", *BASE]) == 0
     assert "sub-02" in (out / "logs" / "failures.tsv").read_text()
+
+
+def _participants(ds, rows):
+    (ds.root / "participants.tsv").write_text("\n".join("\t".join(r) for r in rows) + "\n")
+
+
+def test_group_level_participants_tsv_problems(tmp_path, capsys):
+    """Whitespace around values is not a new group; duplicate rows or no participant_id column
+    are one-line input errors; a statistics error writes no group file (no half-updated mix)."""
+    ds = make_bids_dataset(tmp_path / "ds", subjects=("01", "02", "03", "04"))
+    out = tmp_path / "out"
+    assert main([str(ds.root), str(out), "participant", *BASE]) == 0
+    grp = ["--skip-bids-validation", "--no-report", "--group-by", "group", "--qc-max-crlb", "1000", "--qc-min-snr", "0"]
+    _participants(ds, [("participant_id", "group"), ("sub-01", "hc"), ("sub-02", " hc "), ("sub-03", "pt"),
+                       ("sub-04", "pt ")])
+    assert main([str(ds.root), str(out), "group", *grp]) == 0
+    stats = (out / "group_desc-stats_svs.tsv").read_text()
+    assert " hc " not in stats
+    cases = [([("participant_id", "group"), ("sub-01", "hc"), ("sub-01", "pt")], "more than once"),
+             ([("subject", "group"), ("sub-01", "hc")], "no participant_id column")]
+    for rows, word in cases:
+        _participants(ds, rows)
+        assert main([str(ds.root), str(out), "group", *grp]) == 65
+        err = capsys.readouterr().err.strip().splitlines()
+        assert word in err[-1] and "participants.tsv" in err[-1] and "Traceback" not in "\n".join(err)
+    # one participant in a group: the error comes before any group table is rewritten
+    before = {p.name: p.stat().st_mtime_ns for p in out.glob("group_*")}
+    _participants(ds, [("participant_id", "group"), ("sub-01", "hc"), ("sub-02", "hc"), ("sub-03", "pt"),
+                       ("sub-04", "contorl")])
+    assert main([str(ds.root), str(out), "group", *grp]) == 65
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("group_*")} == before
