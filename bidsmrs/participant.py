@@ -364,6 +364,8 @@ def process_run(run: MrsRun, settings: Settings, work: Path, key: str) -> list[s
 
     tissue, tissue_notes, mask = tissue_for(run, spectrum, settings, work)
     warnings += tissue_notes
+    for note in tissue_notes:  # on the console too: they decide which columns are filled
+        log.warning("%s: %s", run.source_stem, note)
 
     config = load_quant_config(settings.quant_config, spectrum.field_strength_t, metabolite_names=basis.names)
     quant_kwargs = dict(tissue=tissue, echo_time_s=spectrum.echo_time_s,
@@ -377,6 +379,11 @@ def process_run(run: MrsRun, settings: Settings, work: Path, key: str) -> list[s
     except QuantificationError as exc:
         warnings.append(f"no water-scaled concentrations: {exc.message}")
         conc = quantify(fit, water_amplitude=None, **quant_kwargs)
+
+    implausible = _implausible_scaling(conc.table)
+    if implausible:
+        warnings.append(implausible)
+        log.warning("%s: %s", src, implausible)
 
     qc = {**pre.qc, **spectral_qc(spectrum), **fit_qc(fit)}
     if pre.water is not None:
@@ -409,6 +416,28 @@ def process_run(run: MrsRun, settings: Settings, work: Path, key: str) -> list[s
     ro.write_concentrations(out, src, conc.table, Sources=sources, InputHash=key, Warnings=warnings,
                             BidsmrsVersion=__version__)
     return warnings
+
+
+#: Water-scaled tCr (mM, before tissue correction) outside this range is not tissue, tumour or
+#: phantom: an order-of-magnitude scaling error (tCr is 5–10 mM in grey and white matter, lower
+#: in tumours; the range leaves a factor of 10–50 either way).
+PLAUSIBLE_TCR_MM = (0.1, 100.0)
+
+
+def _implausible_scaling(table) -> str | None:
+    """A warning when the water-scaled tCr is far outside any brain value (the water reference
+    does not belong to the data: other voxel, other scaling or units), else None."""
+    import math
+
+    rows = table[table["metabolite"] == "tCr"] if "metabolite" in table else table.iloc[0:0]
+    if rows.empty or "conc_raw_water_mM" not in rows:
+        return None
+    value = float(rows["conc_raw_water_mM"].iloc[0])
+    lo, hi = PLAUSIBLE_TCR_MM
+    if math.isnan(value) or value == 0.0 or lo <= value <= hi:  # 0: no creatine fitted (e.g. a phantom)
+        return None
+    return (f"implausible water scaling: tCr = {value:.3g} mM (brain: about 5-10 mM); check that the water "
+            "reference belongs to these data (same voxel, same scaling and units)")
 
 
 def qc_flag(qc: dict, settings: Settings) -> str:

@@ -96,8 +96,16 @@ def _builtin_maps(run: MrsRun, settings, notes, work: Path):
                          "available (use --anat-derivatives or --tissue-fractions)")
             return None
         log.info("sub-%s: segmenting %s (built-in pipeline; can take a minute)", run.subject, run.t1w_path.name)
-        seg = segment_t1w_file(run.t1w_path, scratch_dir=work)
-        affine = nib.load(str(run.t1w_path)).affine
+        try:
+            seg = segment_t1w_file(run.t1w_path, scratch_dir=work)
+            affine = nib.load(str(run.t1w_path)).affine
+        except Exception as exc:  # unreadable, empty or unregistrable T1w: the spectra stay usable
+            reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+            log.debug("segmentation of %s failed", run.t1w_path, exc_info=True)
+            notes.append(f"{run.t1w_path.name}: built-in segmentation failed ({type(exc).__name__}: {reason}); "
+                         "tissue-corrected concentrations are not available (check the T1w, or use "
+                         "--anat-derivatives or --tissue-fractions)")
+            return None
         for lab, arr in (("GM", seg.gm), ("WM", seg.wm), ("CSF", seg.csf)):
             img = nib.Nifti1Image(np.asarray(arr, np.float32), affine)
             with atomic_path(paths[lab]) as tmp:

@@ -82,3 +82,47 @@ def test_unknown_label_is_usage_error(dataset, tmp_path, capsys):
     code = main([str(dataset.root), str(tmp_path / "out"), "participant", "--participant-label", "07", *BASE])
     err = capsys.readouterr().err
     assert code == 64 and "Traceback" not in err and "07" in err
+
+
+@pytest.mark.parametrize("content", [b"garbage, not a NIfTI", b""])
+def test_unreadable_t1w_keeps_the_spectra_and_says_why(tmp_path, capsys, content):
+    """The built-in segmentation cannot read the T1w: the run still writes its concentrations
+    (tissue-corrected ones n/a) with a warning naming the file, not a crash."""
+    import importlib.util
+
+    if importlib.util.find_spec("ants") is None:
+        pytest.skip("antspyx not installed (built-in segmentation unavailable)")
+    from bidsmrs.outputs import naming
+    from bidsmrs.outputs.tables import read_tsv
+
+    ds = make_bids_dataset(tmp_path / "ds", subjects=("01",), with_t1w=True)
+    ds.t1w_paths[0].write_bytes(content)
+    out = tmp_path / "out"
+    assert main([str(ds.root), str(out), "participant", "--skip-bids-validation", "--no-report",
+                 "--nprocs", "1"]) == 0
+    (table,) = naming.find_concentration_tables(out)
+    t = read_tsv(table).set_index("metabolite")
+    assert t["conc_tissue_corrected_mM"].isna().all() and t["conc_raw_water_mM"].notna().any()
+    err = capsys.readouterr().err
+    assert f"{ds.t1w_paths[0].name}: built-in segmentation failed" in err and "Traceback" not in err
+    assert not list((out / "logs").glob("crash-*"))
+
+
+@pytest.mark.parametrize("factor", [1e30, 1e-12])
+def test_water_reference_of_other_scaling_is_flagged(tmp_path, capsys, factor):
+    """Metabolite data scaled by 1e30 (or 1e-12) against their water reference: the run still
+    completes, with a warning that the water-scaled values cannot be brain values."""
+    import nibabel as nib
+
+    from bidsmrs.outputs import naming
+
+    ds = make_bids_dataset(tmp_path / "ds", subjects=("01", "02"))
+    svs = ds.svs_paths[1]
+    img = nib.load(str(svs))
+    nib.save(nib.Nifti2Image(np.asarray(img.dataobj) * factor, img.affine, header=img.header), str(svs))
+    out = tmp_path / "out"
+    assert main([str(ds.root), str(out), "participant", *BASE, "--nprocs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("implausible water scaling") == 1 and "sub-02" in err.split("implausible")[0].splitlines()[-1]
+    meta = json.loads((out / naming.run_file(svs.name.split("_svs")[0], "concentrations", ".json")).read_text())
+    assert any("implausible water scaling" in w for w in meta["Warnings"])
