@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from bidsmrs import __version__
-from bidsmrs.errors import BidsMrsError, InputError, QuantificationError
+from bidsmrs.errors import BidsMrsError, FitError, InputError, QuantificationError
 from bidsmrs.io.bids_inputs import MrsRun, find_runs
 from bidsmrs.io.hashing import sha256_file
 from bidsmrs.io.jsonfile import read_json, write_json
@@ -284,6 +284,16 @@ def input_hash(run: MrsRun, settings: Settings) -> str:
     return h.hexdigest()
 
 
+def _naming_file(path, func, *args):
+    """``func(*args)``, with a bidsmrs error that names no file re-raised naming ``path``."""
+    try:
+        return func(*args)
+    except BidsMrsError as exc:
+        if exc.path is None and path is not None:
+            raise type(exc)(exc.message, Path(path).name) from None
+        raise
+
+
 def _sidecar_of(nifti: Path) -> Path:
     name = nifti.name
     stem = name[:-7] if name.endswith(".nii.gz") else name[:-4] if name.endswith(".nii") else nifti.stem
@@ -346,7 +356,7 @@ def process_run(run: MrsRun, settings: Settings, work: Path, key: str) -> list[s
     log.info("%s: fitting", src)
     from bidsmrs.basis_provider import basis_for
 
-    basis = basis_for(spectrum, run, settings, work)
+    basis = _naming_file(run.svs_path, basis_for, spectrum, run, settings, work)
     if basis.meta.get("te_split") == "default-symmetric":
         warnings.append(f"PRESS TE1/TE2 unknown (no PulseSequenceTiming): the basis was simulated with "
                         f"TE1 = TE2 = {1e3 * basis.meta.get('te1_s', 0):.1f} ms; set --te1/--te2 for your scanner")
@@ -356,8 +366,16 @@ def process_run(run: MrsRun, settings: Settings, work: Path, key: str) -> list[s
         warnings.append(f"fit: lipid signal in the spectrum; LCModel lipid components were {fit.params['lipids']}; "
                         "metabolites under the lipid bands (Lac, Glu/Gln, NAA, MM) depend on the lipid model, "
                         "check the voxel placement (scalp, lesion)")
-    water = fit_water(pre.water) if pre.water is not None else None
-    if water is None:
+    water_path = run.references.get("conc")
+    water = None
+    if pre.water is not None:
+        try:
+            water = _naming_file(water_path, fit_water, pre.water)
+        except FitError as exc:  # no usable water signal: the ratios are still good
+            warnings.append(f"{exc}; concentrations are reported as ratios to tCr only")
+            log.warning("%s: %s; concentrations are reported as ratios to tCr only", src, exc)
+            water = None
+    else:
         warnings.append("no water reference: concentrations are reported as ratios to tCr only")
 
     from bidsmrs.tissue_provider import tissue_for

@@ -126,3 +126,22 @@ def test_water_reference_of_other_scaling_is_flagged(tmp_path, capsys, factor):
     assert err.count("implausible water scaling") == 1 and "sub-02" in err.split("implausible")[0].splitlines()[-1]
     meta = json.loads((out / naming.run_file(svs.name.split("_svs")[0], "concentrations", ".json")).read_text())
     assert any("implausible water scaling" in w for w in meta["Warnings"])
+
+
+def test_water_reference_without_water_keeps_the_ratios_and_names_the_file(tmp_path, capsys):
+    import nibabel as nib
+
+    ds = make_bids_dataset(tmp_path / "ds", subjects=("01", "02"))
+    ref = next(p for p in ds.ref_paths if "sub-02" in p.name)
+    img = nib.load(str(ref))
+    noise = np.random.default_rng(0).standard_normal(img.shape) * (1 + 1j)
+    nib.save(nib.Nifti2Image(noise.astype(np.complex64), img.affine, header=img.header), str(ref))
+    out = tmp_path / "out"
+    assert main([str(ds.root), str(out), "participant", *BASE, "--nprocs", "1"]) == 0
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "no peak" in ln]
+    assert lines and ref.name in lines[0] and "ratios to tCr only" in lines[0]
+    from bidsmrs.outputs import naming
+    from bidsmrs.outputs.tables import read_tsv
+
+    t = read_tsv(out / naming.run_file(ds.svs_paths[1].name.split("_svs")[0], "concentrations", ".tsv"))
+    assert t["ratio_tcr"].notna().any() and t["conc_raw_water_mM"].isna().all()
