@@ -228,9 +228,12 @@ def _remove_stale_outputs(out: Path, src: str) -> None:
     """Delete a failed run's outputs from an earlier run (other inputs or settings; a run with
     unchanged inputs is skipped before it can fail), so that the group level and the reports
     never use results that no longer match the data. Never raises."""
-    mrs_dir = out / naming.run_file(src, "concentrations", ".tsv").parent
-    anat_dir = out / naming.anat_file(src).parent
-    stale = [p for d in (mrs_dir, anat_dir) if d.is_dir() for p in d.glob(f"{src}_desc-*")]
+    try:
+        mrs_dir = out / naming.run_file(src, "concentrations", ".tsv").parent
+        anat_dir = out / naming.anat_file(src).parent
+        stale = [p for d in (mrs_dir, anat_dir) if d.is_dir() for p in d.glob(f"{src}_desc-*")]
+    except (ValueError, OSError):  # a source name that is no BIDS name has no outputs
+        return
     for path in stale:
         _remove_stale(path)
     if stale:

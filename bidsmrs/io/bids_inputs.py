@@ -482,6 +482,10 @@ def _discover_run(root: Path, svs: Path, role_labels: Mapping[str, tuple[str, ..
     ents = _ordered(ents_all)
     session = ents.get("ses")
     notes: list[str] = []
+    bad = [f"{k}-{v}" for k, v in ents_all.items() if not _LABEL_RE.match(str(v))]
+    if bad:
+        return MrsRun(subject, session, ents, svs, bids_root=root,
+                      error=f"{svs}: not a valid BIDS file name (entity {bad[0]!r}: labels are letters and digits)")
     try:
         sidecar = sidecar_for(svs, root)
     except BidsMrsError as exc:
@@ -678,6 +682,11 @@ def find_runs(bids_dir: str | os.PathLike, *, participant_labels: Iterable[str] 
                            return_type="filename", **query)
     except (ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"invalid BIDS filter: {' '.join(str(exc).split())[:200]}") from None
+    for pattern in ("sub-*/mrs/*_svs.nii*", "sub-*/ses-*/mrs/*_svs.nii*"):  # pybids lists files only
+        for odd in sorted(root.glob(pattern)):
+            if odd.is_dir() and not odd.is_symlink() and (subjects is None or any(
+                    odd.relative_to(root).parts[0] == f"sub-{s}" for s in subjects)):
+                logger.warning("%s: is a directory, not a NIfTI-MRS file; skipped", odd)
 
     runs = []
     for f in sorted(set(files), key=lambda x: os.path.basename(x)):

@@ -145,3 +145,19 @@ def test_water_reference_without_water_keeps_the_ratios_and_names_the_file(tmp_p
 
     t = read_tsv(out / naming.run_file(ds.svs_paths[1].name.split("_svs")[0], "concentrations", ".tsv"))
     assert t["ratio_tcr"].notna().any() and t["conc_raw_water_mM"].isna().all()
+
+
+def test_non_bids_file_name_is_an_input_error_not_a_crash(tmp_path, capsys):
+    ds = make_bids_dataset(tmp_path / "ds", subjects=("01", "02"))
+    svs = ds.svs_paths[1]
+    hostile = svs.with_name("sub-02_acq-<img src=x onerror=alert(1)>_svs.nii.gz")
+    svs.rename(hostile)
+    sidecar_path(svs).rename(hostile.with_name(hostile.name.replace(".nii.gz", ".json")))
+    out = tmp_path / "out"
+    code = main([str(ds.root), str(out), "participant", *BASE, "--nprocs", "1"])
+    err = capsys.readouterr().err
+    assert code in (0, 1) and "Traceback" not in err
+    assert not list((out / "logs").glob("crash-*"))
+    if code == 1:  # found by the indexer: one line naming the file
+        assert "not a valid BIDS file name" in (out / "logs" / "failures.tsv").read_text()
+    assert len(list(out.glob("sub-01/mrs/*_desc-concentrations_svs.tsv"))) == 1

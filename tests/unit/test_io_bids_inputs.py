@@ -347,3 +347,16 @@ def test_directory_symlink_loops_are_skipped_not_followed(tmp_path, caplog):
         signal.signal(signal.SIGALRM, previous)
     assert [r.subject for r in runs] == ["01", "02"] and all(r.error is None for r in runs)
     assert sum("symlink loop" in rec.getMessage() for rec in caplog.records) == 2
+
+
+def test_svs_name_on_a_directory_is_skipped_with_a_warning(tmp_path, caplog):
+    import logging
+
+    ds = make_bids_dataset(tmp_path / "bids", subjects=("01", "02"))
+    ds.svs_paths[1].unlink()
+    ds.svs_paths[1].mkdir()
+    with caplog.at_level(logging.WARNING):
+        runs = find_runs(ds.root)
+    assert [r.subject for r in runs] == ["01"]
+    assert any("is a directory" in rec.getMessage() and ds.svs_paths[1].name in rec.getMessage()
+               for rec in caplog.records)
