@@ -289,9 +289,10 @@ def main(argv=None) -> int:
     """Run the BIDS-App; return the exit code."""
     settings = parse_args(argv)
     _setup_logging(settings.verbosity)
-    from bidsmrs.execution import private_library_dirs, set_native_threads
+    from bidsmrs.execution import private_library_dirs, quiet_library_warnings, set_native_threads
 
     private_library_dirs()  # matplotlib's cache/config out of $HOME
+    quiet_library_warnings()
     set_native_threads(settings.omp_nthreads)  # ITK reads its thread count once, at first use
     try:
         if settings.analysis_level == "participant":

@@ -47,8 +47,24 @@ def _load_numeric_libraries() -> None:
         pass
 
 
+def quiet_library_warnings() -> None:
+    """Send Python warnings of the libraries (numpy RuntimeWarning on odd input, matplotlib
+    missing glyphs, ...) to the run log at DEBUG instead of the console: the console keeps
+    bidsmrs's own one-line messages. Call once per process."""
+    import logging
+    import warnings
+
+    log = logging.getLogger("bidsmrs.library_warnings")
+
+    def to_log(message, category, filename, lineno, file=None, line=None):
+        log.debug("%s:%s: %s: %s", filename, lineno, category.__name__, message)
+
+    warnings.showwarning = to_log
+
+
 def _limit_threads(n: int) -> None:
     """Pin numeric libraries of this (worker) process to ``n`` threads."""
+    quiet_library_warnings()
     for var in _THREAD_VARS:  # for libraries that read them at load time (a worker's own environment)
         os.environ[var] = str(n)
     _load_numeric_libraries()

@@ -152,3 +152,18 @@ def test_bad_quant_config_fails_before_any_run(tmp_path, capsys, content, word):
     assert exc.value.code == 64
     err = capsys.readouterr().err
     assert "--quant-config" in err and word.lower() in err.lower()
+
+
+def test_library_warnings_go_to_the_log_not_the_console(capsys, caplog, monkeypatch):
+    import logging
+    import warnings
+
+    from bidsmrs.execution import quiet_library_warnings
+
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # restored afterwards
+    quiet_library_warnings()
+    with caplog.at_level(logging.DEBUG, logger="bidsmrs"), warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("Glyph 8722 missing from font", UserWarning)
+    assert "Glyph" not in capsys.readouterr().err
+    assert any("Glyph 8722" in r.getMessage() and r.levelno == logging.DEBUG for r in caplog.records)
