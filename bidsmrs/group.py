@@ -32,11 +32,40 @@ def _entities(src: str) -> dict[str, str]:
     return row
 
 
+def _incomplete_outputs(output_dir: Path, src: str, table_path: Path) -> str | None:
+    """Why a run's participant outputs cannot be used (a finished run has its concentrations
+    TSV, that TSV's sidecar with the input hash, and its QC TSV; all written atomically, so
+    anything else was damaged or removed after the run), else None."""
+    from bidsmrs.io.jsonfile import read_json
+
+    try:
+        side = read_json(table_path.with_suffix(".json"))
+    except InputError:
+        return "the concentrations sidecar (.json) is missing or unreadable"
+    if "InputHash" not in side:
+        return "the concentrations sidecar has no InputHash (not a finished run)"
+    if not (output_dir / naming.run_file(src, "qc", ".tsv")).is_file():
+        return "the QC table is missing"
+    try:
+        table = read_tsv(table_path)
+    except Exception as exc:  # pandas parser errors on a damaged file
+        return f"the concentrations table cannot be read ({type(exc).__name__})"
+    missing = [c for c in ("metabolite", "amplitude", "flag") if c not in table.columns]
+    # every row ends with its flag ("ok" or the failed checks): a cut-off row has none
+    if missing or (table["metabolite"].fillna("") == "").any() or (table["flag"].fillna("") == "").any():
+        return "the concentrations table is incomplete (cut-off rows or columns)"
+    return None
+
+
 def collect_tables(output_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Long concentrations, QC and tissue tables (entity columns first) from participant outputs."""
     conc, qc, tissue = [], [], []
     for path in naming.find_concentration_tables(output_dir):
         src = naming.src_of(path)
+        problem = _incomplete_outputs(output_dir, src, path)
+        if problem:
+            log.warning("%s: %s; left out of the group tables (rerun the participant level)", src, problem)
+            continue
         ents = _entities(src)
         table = read_tsv(path)
         conc.append(pd.DataFrame({**{k: [v] * len(table) for k, v in ents.items()}, **{c: table[c] for c in table}}))

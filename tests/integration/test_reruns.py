@@ -101,3 +101,27 @@ def test_group_level_participants_tsv_problems(tmp_path, capsys):
                        ("sub-04", "contorl")])
     assert main([str(ds.root), str(out), "group", *grp]) == 65
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("group_*")} == before
+
+
+@pytest.mark.parametrize("damage", ["cut_table", "no_qc", "no_sidecar"])
+def test_group_level_leaves_out_damaged_participant_outputs(done, capsys, damage):
+    """Outputs are written atomically, so a cut-off table or a missing QC table/sidecar was
+    damaged afterwards: the group level warns and leaves that run out rather than reading a
+    cut-off row as data."""
+    ds, out = done
+    table = next(p for p in naming.find_concentration_tables(out) if "sub-02" in p.name)
+    src = naming.src_of(table)
+    if damage == "cut_table":
+        text = table.read_text()
+        table.write_text(text[: text.rindex("\t", 0, len(text) - 20)])
+    elif damage == "no_qc":
+        (out / naming.run_file(src, "qc", ".tsv")).unlink()
+    else:
+        table.with_suffix(".json").unlink()
+    assert main([str(ds.root), str(out), "group", "--skip-bids-validation", "--no-report"]) == 0
+    err = capsys.readouterr().err
+    assert f"{src}:" in err and "left out of the group tables" in err
+    group = (out / "group_desc-concentrations_svs.tsv").read_text()
+    assert not any(line.startswith("sub-02") for line in group.splitlines())
+    qc = (out / "group_desc-qc_svs.tsv").read_text()
+    assert any(line.startswith("sub-02") and "no participant outputs" in line for line in qc.splitlines())
