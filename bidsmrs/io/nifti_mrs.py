@@ -55,6 +55,9 @@ DEFAULT_DIM_TAGS = ("DIM_COIL", "DIM_DYN", "DIM_INDIRECT_0")
 MAX_DATA_BYTES = 2 * 1024 ** 3
 #: Fewer spectral points than this per FID cannot be a spectrum (refused with a clear message).
 MIN_POINTS = 16
+#: Spectral widths (Hz) of real single-voxel acquisitions lie well inside this range (1H at
+#: 1.5–11.7 T: about 1–20 kHz; X nuclei down to a few hundred Hz).
+SPECTRAL_WIDTH_RANGE_HZ = (100.0, 1.0e6)
 #: ``intent_name`` written (NIfTI-MRS standard version 0.11).
 INTENT_NAME = "mrs_v0_11"
 #: NIfTI-MRS code of the JSON header extension.
@@ -297,6 +300,10 @@ def _dwell_s(img, path: Path) -> float:
     if not math.isfinite(dwell) or dwell <= 0:
         raise InputError(f"dwell time pixdim[4] = {raw} {unit} is not a positive finite number",
                          path)
+    lo, hi = SPECTRAL_WIDTH_RANGE_HZ
+    if not lo <= 1.0 / dwell <= hi:
+        raise InputError(f"dwell time pixdim[4] = {raw:g} {unit} gives a spectral width of {1.0 / dwell:g} Hz, "
+                         f"outside any MRS acquisition ({lo:g}–{hi:g} Hz); check pixdim[4] and its unit", path)
     return dwell
 
 
@@ -498,9 +505,13 @@ def _load(p: Path, side: dict) -> Spectrum:
     bad = int(np.count_nonzero(~np.isfinite(data)))
     if bad:
         raise InputError(f"data contain {bad} non-finite samples (NaN/Inf) out of {data.size}", p)
-    if data.shape[0] < MIN_POINTS:
-        raise InputError(f"FIDs of {data.shape[0]} point(s); at least {MIN_POINTS} spectral points are "
-                         "needed", p)
+    n_time = data.shape[0]
+    if data.ndim > 1 and n_time < 128 and max(data.shape[1:]) >= 8 * n_time:
+        other = tags[int(np.argmax(data.shape[1:]))] if tags else "another"
+        raise InputError(f"FIDs of only {n_time} points but {max(data.shape[1:])} entries along {other}: the "
+                         f"time and {other} dimensions look swapped (time must be dim 4)", p)
+    if n_time < MIN_POINTS:
+        raise InputError(f"FIDs of {n_time} point(s); at least {MIN_POINTS} spectral points are needed", p)
     if not np.any(data):
         raise InputError("data are all zero (no signal)", p)
 

@@ -529,3 +529,19 @@ def test_corrupted_files_never_raise_anything_but_input_error(tmp_path, name):
             n_errors += 1
             assert "\n" not in str(exc) and str(bad) in str(exc)
     assert n_errors > 30  # the corruption is detected in many cases
+
+
+def test_implausible_dwell_and_swapped_dimensions_are_named(tmp_path):
+    from bidsmrs.errors import InputError
+    from bidsmrs.io.nifti_mrs import load_nifti_mrs
+    from tests.bidsfixtures import write_nifti_mrs
+
+    fid = np.exp(-np.arange(2048) / 200.0).astype(complex)
+    slow = write_nifti_mrs(tmp_path / "slow_svs.nii.gz", fid, dwell_s=1.0, sf_mhz=123.2)
+    with pytest.raises(InputError, match="spectral width of 1 Hz"):
+        load_nifti_mrs(slow)
+    swapped = write_nifti_mrs(tmp_path / "swapped_svs.nii.gz", np.ones((32, 2048), complex), dwell_s=2.5e-4,
+                              sf_mhz=123.2, dim_tags=("DIM_DYN",))
+    with pytest.raises(InputError, match="look swapped") as exc:
+        load_nifti_mrs(swapped)
+    assert "DIM_DYN" in str(exc.value) and "swapped_svs.nii.gz" in str(exc.value)
