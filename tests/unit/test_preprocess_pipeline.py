@@ -276,3 +276,29 @@ def test_coarse_search_ignores_an_ambiguous_match(monkeypatch):
     spec = Spectrum(fid=fid, dwell_s=DWELL, spectrometer_mhz=SF)
     monkeypatch.setattr(reference, "coarse_offset_ppm", lambda s: (0.2, 3, 0.9))
     assert reference.coarse_reference(spec) is spec
+
+
+def test_small_residual_water_is_removed_in_a_narrow_window():
+    """Residual water below the NAA peak (ratio ≈ 0.5) is still removed, by HLSVD within
+    4.5–4.85 ppm only: the water tail leaves the fit range and the 3.9–4.2 ppm lines stay."""
+    from bidsmrs.simulate import peak_fid
+    from tests.mrs_simulator import clean_metabolite_fid
+
+    clean = clean_metabolite_fid(2048, DWELL, SF)
+    water = peak_fid(2048, DWELL, SF, 4.68, amplitude=1.6, lorentz_hz=8.0, phase_deg=30.0)
+    rng = np.random.default_rng(3)
+    noisy = clean + water + 0.01 * (rng.standard_normal(2048) + 1j * rng.standard_normal(2048))
+    res = preprocess_run(Spectrum(fid=noisy, dwell_s=DWELL, spectrometer_mhz=SF), {})
+    note = next(n for n in res.qc["notes"] if "small residual water" in n)
+    ratio = float(note.split("(")[1].split(" x")[0])
+    assert 0.2 < ratio < 1.0
+    assert res.qc["residual_water_ratio"] < 0.05
+    ppm = res.metabolite.ppm
+    keep = (ppm > 3.8) & (ppm < 4.2)
+    after = res.metabolite.spectrum()[keep]
+    truth = Spectrum(fid=clean, dwell_s=DWELL, spectrometer_mhz=SF).spectrum()[keep]
+    assert np.corrcoef(np.abs(after), np.abs(truth))[0, 1] > 0.995
+    # the option off: the water stays
+    off = preprocess_run(Spectrum(fid=noisy, dwell_s=DWELL, spectrometer_mhz=SF), {},
+                         PreprocOptions(small_water_ppm_range=None))
+    assert off.qc["residual_water_ratio"] > 0.2
