@@ -168,15 +168,12 @@ def parse_args(argv=None) -> Settings:
         parser.error(f"BIDS_DIR {opts.bids_dir} does not exist or is not a directory")
     if output_dir == bids_dir:
         parser.error("OUTPUT_DIR must not be BIDS_DIR; use e.g. BIDS_DIR/derivatives/bidsmrs")
-    if bids_dir in output_dir.parents and (bids_dir / "derivatives") not in (output_dir, *output_dir.parents):
+    if bids_dir in output_dir.parents and (bids_dir / "derivatives") not in output_dir.parents:
         parser.error(f"OUTPUT_DIR {opts.output_dir} is inside BIDS_DIR (the input is never written); "
                      "use BIDS_DIR/derivatives/bidsmrs or a folder outside the dataset")
-    _check_writable(parser, output_dir, "OUTPUT_DIR")
     work_dir = opts.work_dir.expanduser().resolve() if opts.work_dir else None
     if work_dir is not None and (work_dir == bids_dir or bids_dir in work_dir.parents):
         parser.error("--work-dir must not be inside BIDS_DIR (the input is never written)")
-    if work_dir is not None:
-        _check_writable(parser, work_dir, "--work-dir")
     filters = {}
     if opts.bids_filter_file is not None:
         from bidsmrs.io.jsonfile import read_json
@@ -193,6 +190,9 @@ def parse_args(argv=None) -> Settings:
         parser.error("--tissue-fractions must not all be zero")
     if opts.quant_config is not None and opts.analysis_level == "participant":
         _check_quant_config(parser, opts.quant_config, opts.basis)
+    _check_writable(parser, output_dir, "OUTPUT_DIR")  # last: creates it, so only for a command that runs
+    if work_dir is not None:
+        _check_writable(parser, work_dir, "--work-dir")
     nprocs = opts.nprocs or _available_cores()
     return Settings(
         bids_dir=bids_dir, output_dir=output_dir, analysis_level=opts.analysis_level,
@@ -292,6 +292,9 @@ def main(argv=None) -> int:
     from bidsmrs.execution import private_library_dirs, quiet_library_warnings, set_native_threads
 
     private_library_dirs()  # matplotlib's cache/config out of $HOME
+    import warnings
+
+    shown = warnings.showwarning
     quiet_library_warnings()
     set_native_threads(settings.omp_nthreads)  # ITK reads its thread count once, at first use
     try:
@@ -314,6 +317,8 @@ def main(argv=None) -> int:
                  f"{type(exc).__name__}: {exc} (no traceback file: logs/ is not writable)")
         print(f"bidsmrs: internal error (a bug); {where}", file=sys.stderr)
         return EXIT_SOFTWARE
+    finally:
+        warnings.showwarning = shown  # main() may be called as a library function
 
 
 def _write_crash(output_dir: Path, name: str) -> Path | None:

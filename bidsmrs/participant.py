@@ -178,8 +178,8 @@ def process_subject(subject: str, runs: Sequence[MrsRun], settings: Settings) ->
                 report = _write_report(out, subject, outcomes)
             else:
                 report = str(naming.report_file(subject))
-        elif outcomes and all(o.status == "failed" for o in outcomes):
-            _remove_stale(existing)  # a report of earlier inputs would show no failure
+        elif changed or (outcomes and all(o.status == "failed" for o in outcomes)):
+            _remove_stale(existing)  # a report of earlier inputs (or without the failure) no longer matches
         return SubjectOutcome(subject, tuple(outcomes), report)
     except Exception:  # a bug outside a run: record, never propagate
         crash = _crash_file(out, f"sub-{subject}")
@@ -231,7 +231,8 @@ def _remove_stale_outputs(out: Path, src: str) -> None:
     try:
         mrs_dir = out / naming.run_file(src, "concentrations", ".tsv").parent
         anat_dir = out / naming.anat_file(src).parent
-        stale = [p for d in (mrs_dir, anat_dir) if d.is_dir() for p in d.glob(f"{src}_desc-*")]
+        fig_dir = out / naming.figure_file(src, "fit").parent
+        stale = [p for d in (mrs_dir, anat_dir, fig_dir) if d.is_dir() for p in d.glob(f"{src}_desc-*")]
     except (ValueError, OSError):  # a source name that is no BIDS name has no outputs
         return
     for path in stale:
@@ -274,13 +275,20 @@ def input_hash(run: MrsRun, settings: Settings) -> str:
     if settings.basis is not None:
         files += sorted(p for p in ([settings.basis] if settings.basis.is_file() else settings.basis.rglob("*"))
                         if p.is_file())
-    # the references' and T1w's own sidecars (their EchoTime, RepetitionTime, ... enter the results)
-    files += [side for f in [*run.references.values(), run.t1w_path] if f is not None
-              for side in [_sidecar_of(Path(f))] if side.is_file()]
+    # the T1w's own sidecar; the references' metadata below, with BIDS inheritance (their EchoTime,
+    # RepetitionTime, ... enter the results)
+    if run.t1w_path is not None and _sidecar_of(Path(run.t1w_path)).is_file():
+        files.append(_sidecar_of(Path(run.t1w_path)))
     h = hashlib.sha256()
     h.update(__version__.encode())
     h.update(json.dumps(settings.processing_key(), sort_keys=True).encode())
     h.update(json.dumps(dict(run.sidecar), sort_keys=True, default=str).encode())
+    for role in sorted(run.references):
+        try:
+            meta = run.reference_sidecar(role)
+        except BidsMrsError as exc:  # the run reports it; the hash just has to differ
+            meta = {"unreadable": str(exc)}
+        h.update(json.dumps({role: meta}, sort_keys=True, default=str).encode())
     for f in files:
         h.update(str(f.name).encode())
         h.update(sha256_file(f).encode())

@@ -18,6 +18,11 @@ SINGLETS_PPM = (2.008, 3.027, 3.21)
 MAX_OFFSET_PPM = 0.4
 #: Running-median width (ppm) removed from the magnitude spectrum: broad features do not count.
 SMOOTH_PPM = 0.3
+#: The test needs the mirror images to land where brain spectra have no signal, above water:
+#: their search windows must start at or above this (ppm). True for the usual centre at water
+#: (mirrors at 5.7–7.7 ppm); for data centred on the metabolites (SpecFreqChemShift ≲ 4.3 ppm)
+#: the mirrors would fall on NAA, lipids or water and the check is skipped.
+MIN_MIRROR_PPM = 5.0
 
 
 def _pattern_height(ppm: np.ndarray, sharp: np.ndarray, targets: np.ndarray) -> float:
@@ -56,6 +61,8 @@ def conjugation_score(spec: Spectrum) -> float:
     mirrored = 2 * spec.ppm_centre - targets
     lo, hi = ppm.min(), ppm.max()
     if targets.min() - MAX_OFFSET_PPM < lo or mirrored.max() + MAX_OFFSET_PPM > hi:
+        return float("nan")
+    if mirrored.min() - MAX_OFFSET_PPM < MIN_MIRROR_PPM:  # the mirrors would fall on real signals
         return float("nan")
     normal = _pattern_height(ppm, sharp, targets)
     mirror = _pattern_height(ppm, sharp, mirrored)

@@ -91,7 +91,8 @@ def eddy_current_correct(spec: Spectrum, reference: Spectrum, role: str = "metab
         raise ValueError(f"reference dwell {reference.dwell_s:g} s differs from data dwell {spec.dwell_s:g} s")
     n = spec.n_points
     phase, k = eddy_current_phase(reference, n)
-    water_hz = float(reference.ppm_to_hz(PPM_WATER))  # 0 Hz when the reference is centred on water
+    # 0 Hz when the reference is centred on water; only 1H references have water at 4.65 ppm
+    water_hz = float(reference.ppm_to_hz(PPM_WATER)) if reference.nucleus == "1H" else 0.0
     keep = 2 * np.pi * water_hz * np.arange(n) * spec.dwell_s
     corr = np.exp(-1j * (phase - keep)).reshape((n,) + (1,) * (spec.fid.ndim - 1))
     n_ref = reference.n_points

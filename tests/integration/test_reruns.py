@@ -39,6 +39,25 @@ def test_reference_sidecar_change_reruns_that_run_only(done):
     assert changed == {s for s in srcs if s.startswith("sub-02")}
 
 
+def test_inherited_reference_sidecar_change_reruns(done):
+    """RepetitionTime of the references moved to a dataset-level ``acq-press_mrsref.json`` (BIDS
+    inheritance) and then changed: every run is recomputed."""
+    ds, out = done
+    srcs = [naming.src_of(p) for p in naming.find_concentration_tables(out)]
+    for ref in ds.ref_paths:
+        side = sidecar_path(ref)
+        meta = json.loads(side.read_text())
+        meta.pop("RepetitionTime", None)
+        side.write_text(json.dumps(meta))
+    top = ds.root / "acq-press_mrsref.json"
+    top.write_text(json.dumps({"RepetitionTime": 6.0}))
+    assert main([str(ds.root), str(out), "participant", *BASE]) == 0
+    first = {s: _hash(out, s) for s in srcs}
+    top.write_text(json.dumps({"RepetitionTime": 9.0}))
+    assert main([str(ds.root), str(out), "participant", *BASE]) == 0
+    assert all(_hash(out, s) != first[s] for s in srcs)
+
+
 def test_a_run_that_now_fails_leaves_no_stale_results_and_failures_follow_the_state(done):
     ds, out = done
     svs = next(p for p in ds.svs_paths if "sub-02" in p.name)

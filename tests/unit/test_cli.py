@@ -76,6 +76,16 @@ def test_output_inside_input_refused_except_derivatives(tmp_path, capsys):
     assert not (ds / "sub-01" / "logs").exists()
     s = parse_args([str(ds), str(ds / "derivatives" / "bidsmrs"), "participant"])
     assert s.output_dir == (ds / "derivatives" / "bidsmrs").resolve()
+    with pytest.raises(SystemExit) as exc:  # derivatives/ itself would mix with other pipelines
+        parse_args([str(ds), str(ds / "derivatives"), "participant"])
+    assert exc.value.code == 64
+
+
+def test_refused_command_creates_no_output_dir(tmp_path):
+    ds = _dataset(tmp_path / "ds")
+    with pytest.raises(SystemExit):
+        parse_args([str(ds), str(tmp_path / "out"), "participant", "-w", str(ds / "work")])
+    assert not (tmp_path / "out").exists()
 
 
 def test_unwritable_output_is_one_line_usage_error(tmp_path, capsys, monkeypatch):

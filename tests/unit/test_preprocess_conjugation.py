@@ -70,3 +70,17 @@ def test_low_snr_conjugated_data_are_detected(n_transients, seed):
                          phase0_deg=70)
     bad = good.replace(fid=np.conj(good.fid))
     assert not is_conjugated(good) and is_conjugated(bad), (conjugation_score(good), conjugation_score(bad))
+
+
+@pytest.mark.parametrize("centre_ppm", [2.0, 2.5, 3.0])
+def test_data_centred_on_the_metabolites_are_not_judged(centre_ppm):
+    """With the transmitter on the metabolites the mirror images 2c − δ fall on NAA, lipids or
+    water, so the test cannot tell: no score, never flagged (a lipid-rich spectrum centred at
+    2.0 ppm scored 2.1 and was wrongly conjugated)."""
+    t = np.arange(N) * DWELL
+    fid = sum(peak_fid(N, DWELL, SF, ppm, amplitude=a, lorentz_hz=lw) for ppm, a, lw in
+              ((2.008, 1.0, 4), (3.027, 0.8, 4), (3.21, 0.4, 4), (1.3, 30.0, 20), (0.9, 10.0, 20), (2.1, 8.0, 20)))
+    fid = fid * np.exp(2j * np.pi * (centre_ppm - 4.65) * SF * t)
+    spec = make_spectrum(fid, dwell_s=DWELL, spectrometer_mhz=SF, noise_sd=0.01, rng=np.random.default_rng(1),
+                         ppm_centre=centre_ppm)
+    assert np.isnan(conjugation_score(spec)) and not is_conjugated(spec)

@@ -105,3 +105,16 @@ def test_ecc_of_water_centred_data_is_plain_klose(signals):
     _, met, ref, _ = signals
     phase, _ = eddy_current_phase(ref, N)
     np.testing.assert_allclose(eddy_current_correct(met, ref).fid, met.fid * np.exp(-1j * phase), rtol=0, atol=1e-9)
+
+
+def test_ecc_of_x_nucleus_puts_nothing_back(signals):
+    """Only 1H references have water at 4.65 ppm: a 31P reference (centre 0 ppm) is plain Klose."""
+    from bidsmrs.preprocess.eddy_current import eddy_current_phase
+
+    _, met, ref, _ = signals
+    p_ref = ref.replace(nucleus="31P", ppm_centre=0.0)
+    p_met = met.replace(nucleus="31P", ppm_centre=0.0)
+    out = eddy_current_correct(p_met, p_ref)
+    phase, _ = eddy_current_phase(p_ref, N)
+    np.testing.assert_allclose(out.fid, p_met.fid * np.exp(-1j * phase), rtol=0, atol=1e-9)
+    assert out.history[-1].params["water_frequency_kept_hz"] == 0.0
