@@ -7,11 +7,16 @@ For each clinical column, each subset (``pooled`` = all participants, and each g
     Pearson r, p from the t distribution with n − 2 df (``df_den``).
 ``test = "spearman"``
     Spearman ρ (scipy), ``df_den`` = n − 2.
+
 ``test = "partial_pearson"`` (only with covariates)
     Pearson r of the residuals of value and score after each is regressed (OLS with
     intercept) on the covariates (numeric linearly, categorical as treatment-coded
     dummies); p from t = r·√(df / (1 − r²)) with df = n − 2 − k, k = number of covariate
     regressors (``df_den``).
+
+For n ≤ ``EXACT_MAX_N`` both p values come from the exact permutation distribution (all n!
+pairings, two-sided): the t approximation gives p = 0 for any perfect correlation, e.g. three
+points in order, whose exact p is 1/3.
 
 Rows use the columns of :data:`bidsmrs.stats.anova.STATS_COLUMNS`: ``term`` = the clinical
 column, ``contrast`` = group name or ``pooled``, ``statistic`` = ``effect_size`` = r (or ρ),
@@ -23,6 +28,8 @@ covariates constant within a subset are left out there (logged).
 """
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
 from typing import Sequence
 
@@ -37,6 +44,25 @@ from bidsmrs.stats.sessions import join_participants
 log = logging.getLogger(__name__)
 
 POOLED = "pooled"
+#: Largest n whose Pearson/Spearman p values are exact permutation p values (8! = 40 320 pairings).
+EXACT_MAX_N = 8
+
+
+def _exact_p(x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sided exact permutation p of Pearson's r between ``x`` and ``y``: the fraction of all
+    n! pairings whose |r| is at least the observed |r|."""
+    ys = y[_permutations(len(y))]  # (n!, n)
+    xc = x - x.mean()
+    yc = ys - ys.mean(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (yc @ xc) / (np.sqrt((xc ** 2).sum()) * np.sqrt((yc ** 2).sum(axis=1)))
+    observed = abs(float(r[0]))  # the identity pairing comes first
+    return float(np.mean(np.abs(r) >= observed * (1 - 1e-12)))
+
+
+@functools.lru_cache(maxsize=None)
+def _permutations(n: int) -> np.ndarray:
+    return np.array(list(itertools.permutations(range(n))), dtype=np.intp)
 
 
 def _regressors(data: pd.DataFrame, covariates: Sequence[str], kinds: dict[str, str]) -> np.ndarray:
@@ -83,9 +109,13 @@ def _subset_rows(data: pd.DataFrame, column: str, covariates, kinds, contrast, m
         return []
     pr = stats.pearsonr(x, y)
     sr = stats.spearmanr(x, y)
-    rows = [{**base, "test": "pearson", "statistic": pr.statistic, "df_den": len(x) - 2, "p": pr.pvalue,
+    p_pearson, p_spearman = pr.pvalue, sr.pvalue
+    if len(x) <= EXACT_MAX_N:  # Spearman's ρ is Pearson's r of the ranks
+        p_pearson = _exact_p(x, y)
+        p_spearman = _exact_p(stats.rankdata(x), stats.rankdata(y))
+    rows = [{**base, "test": "pearson", "statistic": pr.statistic, "df_den": len(x) - 2, "p": p_pearson,
              "effect_size": pr.statistic, "effect_size_type": "r"},
-            {**base, "test": "spearman", "statistic": sr.statistic, "df_den": len(x) - 2, "p": sr.pvalue,
+            {**base, "test": "spearman", "statistic": sr.statistic, "df_den": len(x) - 2, "p": p_spearman,
              "effect_size": sr.statistic, "effect_size_type": "rho"}]
     if covariates:
         z = _regressors(data, covariates, kinds)

@@ -103,3 +103,28 @@ def test_correlation_errors():
         correlations(values, participants, columns=[])
     with pytest.raises(UsageError, match="both correlated and a covariate"):
         correlations(values, participants, columns=["score"], covariates=["score"])
+
+
+@pytest.mark.parametrize("n", [3, 4, 6])
+def test_small_samples_get_exact_permutation_p_values(n):
+    """A perfect correlation of n points is no evidence for n = 3: its exact two-sided p is
+    2/n! (1/3 for n = 3), where the t approximation gave p = 0."""
+    import math
+
+    pid, values = _table(None, n, {"tNAA": np.arange(n, dtype=float)})
+    participants = pd.DataFrame({"participant_id": pid, "age": 20.0 + 3.0 * np.arange(n)})
+    result = correlations(values, participants, columns=["age"]).set_index("test")
+    for test in ("pearson", "spearman"):
+        assert abs(result.loc[test, "statistic"]) == pytest.approx(1.0)
+        assert result.loc[test, "p"] == pytest.approx(2 / math.factorial(n))
+    # the exact p of an imperfect correlation matches a direct enumeration
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=6), rng.normal(size=6)
+    pid, values = _table(None, 6, {"Glx": x})
+    participants = pd.DataFrame({"participant_id": pid, "age": y})
+    p = correlations(values, participants, columns=["age"]).set_index("test").loc["pearson", "p"]
+    from itertools import permutations
+
+    r0 = abs(np.corrcoef(x, y)[0, 1])
+    rs = [abs(np.corrcoef(x, np.array(perm))[0, 1]) for perm in permutations(y)]
+    assert p == pytest.approx(np.mean(np.array(rs) >= r0 - 1e-12))
