@@ -120,6 +120,9 @@ def run_group_level(settings: Settings) -> int:
     if settings.participant_labels:
         keep = {f"sub-{label}" for label in settings.participant_labels}
         conc, qc, tissue = (t[t["participant_id"].isin(keep)] for t in (conc, qc, tissue))
+    conc, qc, tissue = (_select(t, settings) for t in (conc, qc, tissue))
+    if conc.empty:
+        raise NoDataError("no participant outputs match --session-label / --bids-filter-file at the group level")
     write_dataset_files(settings.bids_dir, out)
     participants = read_participants(settings.bids_dir)
     missing = _missing_participants(settings.bids_dir, conc, settings)
@@ -136,9 +139,12 @@ def run_group_level(settings: Settings) -> int:
                               "exclusion_reason": "no participant outputs (failed or not run)"})
         gated_qc = pd.concat([gated_qc, extra], ignore_index=True)
     gated_conc = gate_metabolites(conc, gated_qc, thresholds)
-    stats = None  # computed before anything is written: a statistics error leaves the old outputs whole
+    stats, stats_error = None, None
     if settings.group_by or settings.correlate:
-        stats = _statistics(gated_conc, tissue, participants, settings)
+        try:
+            stats = _statistics(gated_conc, tissue, participants, settings)
+        except InputError as exc:  # the tables are still written; no stale statistics are left
+            stats_error = exc
     entity_sidecar = dict(ENTITY_COLUMNS)
     write_tsv(out / naming.GROUP_CONCENTRATIONS, gated_conc,
               column_sidecar({**entity_sidecar, **CONCENTRATION_COLUMNS,
@@ -165,7 +171,38 @@ def run_group_level(settings: Settings) -> int:
     if not settings.no_report:
         _report(out, gated_conc, gated_qc, stats, participants, settings)
     log.info("group tables written to %s", out)
+    if stats_error is not None:
+        raise InputError(f"group tables written, but no statistics: {stats_error}") from None
     return 0
+
+
+#: Group-level selection by entity: settings attribute / svs filter key → table column.
+_SELECT_COLUMNS = {"session": "session", "acquisition": "acquisition", "run": "run"}
+
+
+def _select(table: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Rows of the spectra that ``--session-label`` and the svs part of ``--bids-filter-file``
+    select (the same request as at the participant level), so that the statistics can be run
+    on one session or acquisition of a study that has several."""
+    wanted: dict[str, set[str]] = {}
+    if settings.session_labels:
+        wanted["session"] = {str(s) for s in settings.session_labels}
+    filters = settings.bids_filters or {}
+    svs = filters.get("svs", filters) if isinstance(filters.get("svs", filters), dict) else {}
+    for key, column in _SELECT_COLUMNS.items():
+        if key in svs and svs[key] is not None:
+            vals = svs[key] if isinstance(svs[key], (list, tuple)) else [svs[key]]
+            labels = {str(v) for v in vals}
+            if key == "run":  # runs may be zero-padded in names, integers in filters
+                labels |= {str(int(v)) for v in vals if str(v).isdigit()}
+            wanted[column] = labels
+    for column, labels in wanted.items():
+        if column in table.columns:
+            values = table[column].astype(str)
+            if column == "run":
+                values = values.map(lambda v: str(int(v)) if v.isdigit() else v)
+            table = table[values.isin(labels)]
+    return table
 
 
 def _wide(conc: pd.DataFrame, measure: str) -> pd.DataFrame:

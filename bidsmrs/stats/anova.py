@@ -85,8 +85,9 @@ def check_values(values: pd.DataFrame) -> None:
     dup = values.duplicated(["participant_id", "metabolite"])
     if dup.any():
         row = values[dup].iloc[0]
-        raise InputError(f"{row['participant_id']} has more than one {row['metabolite']} value: collapse "
-                         "repeated sessions/runs and select one acquisition and volume first")
+        raise InputError(f"{row['participant_id']} has more than one {row['metabolite']} value: select one "
+                         "session and acquisition for the statistics (group level --session-label, or "
+                         '--bids-filter-file with {"svs": {"acquisition": "..."}})')
 
 
 class _Design:
@@ -254,17 +255,30 @@ def group_statistics(values: pd.DataFrame, participants: pd.DataFrame | None, *,
     Raises
     ------
     InputError
-        Unknown column (lists the available ones), participants.tsv missing, a group with
-        fewer than 2 participants for a metabolite after QC (names group, metabolite, n),
-        free-text covariate, or too few participants for the model.
+        Unknown column (lists the available ones), participants.tsv missing, free-text
+        covariate, or no metabolite testable. A metabolite that cannot be tested (a group with
+        fewer than 2 participants after QC, too few participants for the model, or the same
+        value for everyone, e.g. tCr as a ratio to tCr) is skipped with a warning naming it.
     UsageError
         No group column, or the group column also given as a covariate.
     """
     design = _Design(values, participants, group_by, covariates, group_order)
     test = "ancova" if design.covariates else "anova"
-    rows = []
+    rows, skipped = [], []
     for metabolite in design.metabolites:
-        rows += _metabolite_rows(design, metabolite, measure_name, test)
+        try:
+            y = design.subset(metabolite)["_y"].to_numpy(float)
+            if y.size and np.ptp(y) <= 1e-9 * max(float(np.abs(y).max()), 1e-300):
+                skipped.append((metabolite, "the same value for every participant (e.g. tCr as a ratio to tCr)"))
+                continue
+            rows += _metabolite_rows(design, metabolite, measure_name, test)
+        except InputError as exc:  # one sparse metabolite must not stop the others
+            skipped.append((metabolite, exc.message))
+    if skipped and (rows or len(skipped) < len(design.metabolites)):
+        log.warning("group statistics skip %d metabolite(s): %s", len(skipped),
+                    "; ".join(f"{m}: {why}" for m, why in skipped))
+    elif skipped:
+        raise InputError(f"no metabolite can be tested; {skipped[0][0]}: {skipped[0][1]}")
     frame = stats_frame(rows)
     across = ~frame["term"].isin(["posthoc", "assumption"])
     for _, index in frame[across].groupby("term").groups.items():

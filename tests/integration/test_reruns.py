@@ -114,12 +114,27 @@ def test_group_level_participants_tsv_problems(tmp_path, capsys):
         assert main([str(ds.root), str(out), "group", *grp]) == 65
         err = capsys.readouterr().err.strip().splitlines()
         assert word in err[-1] and "participants.tsv" in err[-1] and "Traceback" not in "\n".join(err)
-    # one participant in a group: the error comes before any group table is rewritten
-    before = {p.name: p.stat().st_mtime_ns for p in out.glob("group_*")}
+    # one participant in a group: the tables are written, the statistics of the earlier run removed
+    assert (out / "group_desc-stats_svs.tsv").exists()
     _participants(ds, [("participant_id", "group"), ("sub-01", "hc"), ("sub-02", "hc"), ("sub-03", "pt"),
                        ("sub-04", "contorl")])
     assert main([str(ds.root), str(out), "group", *grp]) == 65
-    assert {p.name: p.stat().st_mtime_ns for p in out.glob("group_*")} == before
+    assert "group tables written, but no statistics" in capsys.readouterr().err
+    assert not (out / "group_desc-stats_svs.tsv").exists()
+    assert (out / "group_desc-concentrations_svs.tsv").exists()
+
+
+def test_group_level_selects_a_session_for_the_statistics(tmp_path):
+    ds = make_bids_dataset(tmp_path / "ds", subjects=("01", "02", "03", "04"), sessions=("pre", "post"))
+    out = tmp_path / "out"
+    assert main([str(ds.root), str(out), "participant", *BASE]) == 0
+    grp = ["--skip-bids-validation", "--no-report", "--group-by", "group", "--qc-max-crlb", "1000", "--qc-min-snr", "0"]
+    assert main([str(ds.root), str(out), "group", *grp, "--session-label", "pre"]) == 0
+    conc = (out / "group_desc-concentrations_svs.tsv").read_text().splitlines()
+    header = conc[0].split("\t")
+    sessions = {row.split("\t")[header.index("session")] for row in conc[1:]}
+    assert sessions == {"pre"}
+    assert (out / "group_desc-stats_svs.tsv").exists()
 
 
 @pytest.mark.parametrize("damage", ["cut_table", "no_qc", "no_sidecar"])

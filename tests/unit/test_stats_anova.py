@@ -239,3 +239,28 @@ def test_numeric_group_codes_are_labels():
     result = group_statistics(values, participants, group_by="arm", measure_name="x")
     assert result[result.term == "posthoc"]["contrast"].tolist() == ["1-2", "1-3", "2-3"]
     assert result[result.term == "group"]["df_num"].item() == 2
+
+
+def test_untestable_metabolites_are_skipped_not_fatal(caplog):
+    """A metabolite with the same value for everyone (tCr as a ratio to tCr) or too few values
+    for the covariate model is skipped with a warning; the others are tested."""
+    import logging
+
+    rng = np.random.default_rng(5)
+    n = 8
+    pid = [f"sub-{i:02d}" for i in range(n)]
+    participants = pd.DataFrame({"participant_id": pid, "group": ["hc", "pt"] * (n // 2),
+                                 "age": rng.uniform(20, 60, n)})
+    values = pd.concat([
+        pd.DataFrame({"participant_id": pid, "metabolite": "tNAA", "value": rng.normal(1.4, 0.1, n)}),
+        pd.DataFrame({"participant_id": pid, "metabolite": "tCr", "value": 1.0}),
+        pd.DataFrame({"participant_id": pid[:3], "metabolite": "GABA", "value": rng.normal(0.2, 0.02, 3)}),
+    ])
+    with caplog.at_level(logging.WARNING):
+        frame = group_statistics(values, participants, group_by="group", covariates=["age"], measure_name="ratio_tcr")
+    assert set(frame["metabolite"]) == {"tNAA"}
+    text = " ".join(r.getMessage() for r in caplog.records)
+    assert "tCr: the same value for every participant" in text and "GABA" in text
+    with pytest.raises(InputError, match="no metabolite can be tested"):
+        group_statistics(values[values.metabolite != "tNAA"], participants, group_by="group", covariates=["age"],
+                         measure_name="ratio_tcr")
