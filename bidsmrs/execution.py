@@ -195,16 +195,25 @@ def _map_isolated(fn, items, settings, workers: int, done: int, total: int) -> d
     return results
 
 
+#: Seconds to wait for the Dask scheduler before giving up with a usage error.
+DASK_CONNECT_TIMEOUT_S = 20
+
+
 def _map_dask(fn, items, settings) -> list:
+    from bidsmrs.errors import UsageError
+
     try:
         from distributed import Client
     except ImportError:
-        from bidsmrs.errors import UsageError
-
         raise UsageError("--dask-scheduler needs the optional Dask support: pip install 'bidsmrs[dask]'") from None
     log.info("submitting %d participants to the Dask scheduler at %s", len(items), settings.dask_scheduler)
     results = {}
-    with Client(settings.dask_scheduler) as client:
+    try:
+        client = Client(settings.dask_scheduler, timeout=DASK_CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:  # unreachable or malformed address
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise UsageError(f"cannot connect to the Dask scheduler {settings.dask_scheduler!r}: {reason}") from None
+    with client:
         futures = {client.submit(_run_limited, fn, subject, runs, settings, key=f"bidsmrs-sub-{subject}",
                                  pure=False): subject for subject, runs in items}
         from distributed import as_completed as dask_completed

@@ -318,7 +318,13 @@ def _normalise_filters(bids_filters: Mapping | None) -> tuple[dict, dict, dict]:
         raise UsageError("BIDS filters must be a JSON object such as {\"svs\": {\"acquisition\": "
                          "\"press\"}}")
     keys = set(bids_filters)
-    if keys <= {"svs", "mrsref", "t1w"}:
+    known = {"svs", "mrsref", "t1w"}
+    # a per-suffix filter file (e.g. shared with fMRIPrep: "bold", "t2w", ...): the entries for other
+    # suffixes do not concern MRS; a value that is not an object means a flat entity filter instead
+    if keys & known and all(isinstance(v, Mapping) or v is None for v in bids_filters.values()):
+        other = sorted(keys - known)
+        if other:
+            logger.info("BIDS filter entries for %s are not about MRS and are ignored", ", ".join(other))
         out = []
         for k in ("svs", "mrsref", "t1w"):
             v = bids_filters.get(k, {}) or {}

@@ -346,3 +346,15 @@ def test_noop_rerun_keeps_reports(dataset, tmp_path):
     before = report.stat().st_mtime_ns
     assert main(argv) == 0
     assert report.stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:9", "nonsense-address"])
+def test_unreachable_dask_scheduler_is_a_one_line_usage_error(dataset, tmp_path, capsys, monkeypatch, address):
+    pytest.importorskip("distributed")
+    from bidsmrs import execution
+
+    monkeypatch.setattr(execution, "DASK_CONNECT_TIMEOUT_S", 2)
+    code = main([str(dataset.root), str(tmp_path / "out"), "participant", *BASE, "--dask-scheduler", address])
+    err = capsys.readouterr().err
+    assert code == 64 and "cannot connect to the Dask scheduler" in err and "Traceback" not in err
+    assert not list((tmp_path / "out" / "logs").glob("crash-*"))

@@ -203,6 +203,9 @@ def test_request_errors(tmp_path):
     with pytest.raises(NoDataError, match="no single-voxel MRS data"):
         find_runs(ds.root, bids_filters={"svs": {"acquisition": "steam"}})
     assert len(find_runs(ds.root, bids_filters={"acquisition": "press"})) == 2
+    # a filter file shared with other BIDS-Apps: entries for other suffixes are ignored
+    shared = {"svs": {"acquisition": "press"}, "t1w": {"reconstruction": None}, "bold": {"task": "rest"}}
+    assert len(find_runs(ds.root, bids_filters=shared)) == 2
     with pytest.raises(UsageError, match="invalid BIDS filter"):
         find_runs(ds.root, bids_filters={"svs": {"colour": "red"}})
     (tmp_path / "notbids").mkdir()
