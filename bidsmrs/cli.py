@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--tissue-fractions", nargs=3, type=_fraction, metavar=("GM", "WM", "CSF"),
                    help="fixed tissue fractions when there is no T1w (phantoms, simulations)")
     g.add_argument("--quant-config", type=Path, metavar="JSON",
-                   help="override quantification constants (DESIGN.md §6.2 schema)")
+                   help="override quantification constants (JSON; schema in README.md and bidsmrs/quantify/config.py)")
 
     g = p.add_argument_group("quality control")
     g.add_argument("--qc-max-crlb", type=float, default=20.0, help="flag metabolites above this %%CRLB (20)")

@@ -5,6 +5,8 @@ outputs (failed or not run) are listed in the QC table with ``included = false``
 """
 from __future__ import annotations
 
+import json
+
 import logging
 import warnings
 from pathlib import Path
@@ -123,6 +125,7 @@ def run_group_level(settings: Settings) -> int:
     conc, qc, tissue = (_select(t, settings) for t in (conc, qc, tissue))
     if conc.empty:
         raise NoDataError("no participant outputs match --session-label / --bids-filter-file at the group level")
+    _warn_mixed_settings(out, conc)
     write_dataset_files(settings.bids_dir, out)
     participants = read_participants(settings.bids_dir)
     missing = _missing_participants(settings.bids_dir, conc, settings)
@@ -174,6 +177,31 @@ def run_group_level(settings: Settings) -> int:
     if stats_error is not None:
         raise InputError(f"group tables written, but no statistics: {stats_error}") from None
     return 0
+
+
+def _warn_mixed_settings(out: Path, conc: pd.DataFrame) -> None:
+    """Warn when the spectra in the group tables were processed with different settings
+    (``ProcessingSettings`` of their concentrations sidecars): e.g. two participant runs with
+    different --fit-range or --baseline, whose results are not comparable."""
+    from bidsmrs.io.jsonfile import read_json
+
+    seen: dict[str, dict] = {}
+    for path in naming.find_concentration_tables(out):
+        if f"sub-{naming.parse_src(naming.src_of(path))['sub']}" not in set(conc["participant_id"]):
+            continue
+        try:
+            key = read_json(path.with_suffix(".json")).get("ProcessingSettings")
+        except InputError:
+            continue
+        if key is not None:
+            seen[naming.src_of(path)] = key
+    variants = {json.dumps(v, sort_keys=True, default=str) for v in seen.values()}
+    if len(variants) > 1:
+        options = sorted({k for v in seen.values() for k in v if len({json.dumps(w.get(k), default=str)
+                                                                      for w in seen.values()}) > 1})
+        log.warning("the spectra in these group tables were processed with different settings (%s differ); "
+                    "rerun the participant level with one set of options for comparable results",
+                    ", ".join(options))
 
 
 #: Group-level selection by entity: settings attribute / svs filter key → table column.

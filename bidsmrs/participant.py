@@ -443,7 +443,7 @@ def process_run(run: MrsRun, settings: Settings, work: Path, key: str) -> list[s
         ro.write_voxel_mask(out, src, *mask)
     # written last: its presence (with the hash) marks the run as finished
     ro.write_concentrations(out, src, conc.table, Sources=sources, InputHash=key, Warnings=warnings,
-                            BidsmrsVersion=__version__)
+                            BidsmrsVersion=__version__, ProcessingSettings=settings.processing_key())
     return warnings
 
 

@@ -159,3 +159,19 @@ def test_group_level_leaves_out_damaged_participant_outputs(done, capsys, damage
     assert not any(line.startswith("sub-02") for line in group.splitlines())
     qc = (out / "group_desc-qc_svs.tsv").read_text()
     assert any(line.startswith("sub-02") and "no participant outputs" in line for line in qc.splitlines())
+
+
+def test_group_level_warns_about_mixed_processing_settings(tmp_path, capsys):
+    ds = make_bids_dataset(tmp_path / "ds", subjects=("01", "02"))
+    out = tmp_path / "out"
+    assert main([str(ds.root), str(out), "participant", *BASE, "--participant-label", "01",
+                 "--fit-range", "0.5,4.0"]) == 0
+    assert main([str(ds.root), str(out), "participant", *BASE, "--participant-label", "02"]) == 0
+    capsys.readouterr()
+    assert main([str(ds.root), str(out), "group", "--skip-bids-validation", "--no-report"]) == 0
+    err = capsys.readouterr().err
+    assert "processed with different settings (fit_ppm differ)" in err
+    assert main([str(ds.root), str(out), "participant", *BASE, "--participant-label", "01"]) == 0
+    capsys.readouterr()
+    assert main([str(ds.root), str(out), "group", "--skip-bids-validation", "--no-report"]) == 0
+    assert "different settings" not in capsys.readouterr().err
