@@ -169,3 +169,15 @@ def test_methods_say_when_lipids_were_added(tmp_path):
     path.write_text(json.dumps(side))
     text = methods_text(load_run(out, src))
     assert "lipids = LCModel simulated lipids (Lip09, Lip13a, Lip13b, Lip20) added (auto: BIC 3599" in text
+
+
+def test_methods_list_only_the_options_of_the_baseline_used():
+    from bidsmrs.report.methods import fit_options_used
+
+    poly = fit_options_used({"FitOptions": {"baseline": "poly", "poly_order": 3, "baseline_knot_spacing_ppm": 0.15,
+                                            "lipids": "never", "lipid_min_ratio_tcr": 1.0, "ppm_range": [0.2, 4.2]}})
+    assert poly == {"baseline": "poly", "poly_order": 3, "lipids": "never", "ppm_range": [0.2, 4.2]}
+    spline = fit_options_used({"FitOptions": {"baseline": "spline", "poly_order": 2, "baseline_knot_spacing_ppm": 0.15,
+                                              "lipids": "auto", "lipid_min_ratio_tcr": 1.0}})
+    assert "poly_order" not in spline and spline["baseline_knot_spacing_ppm"] == 0.15
+    assert spline["lipid_min_ratio_tcr"] == 1.0
