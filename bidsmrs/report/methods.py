@@ -279,6 +279,15 @@ def fit_options_used(fit_sidecar: Mapping) -> dict:
     return opts
 
 
+def _author_year(citation: str) -> tuple[str, str]:
+    """(first author's surname, first 4-digit year) of a reference text, to spot the same work
+    cited in two formats ("Gasparovic C, Song T, ... 2006;55:1219" and "Gasparovic C et al. ...
+    2006;55:1219-1226")."""
+    surname = citation.strip().split(" ", 1)[0].rstrip(",.").lower()
+    year = re.search(r"(19|20)\d\d", citation)
+    return surname, year.group(0) if year else citation.strip().lower()
+
+
 def _quant_citations(quant: Any) -> list[str]:
     cites = quant.get("citations", quant.get("Citations")) if isinstance(quant, Mapping) else None
     if isinstance(cites, Mapping):
@@ -371,9 +380,10 @@ def run_methods(run, *, version: str | None = None, directory: Path | None = Non
               te=f"{float(te) * 1000:.4g} ms" if _isnum(te) else "n/a",
               tr=f"{float(tr):.4g} s" if _isnum(tr) else "n/a",
               measures=words, constants=_water_constants(run.quantification))
-        known = {r.text.split(".")[0] for r in b.cited.values()}
+        known = {_author_year(r.text) for r in b.cited.values()}
         for i, c in enumerate(_quant_citations(q), start=1):
-            if c.split(".")[0] not in known:  # constants' sources not already cited
+            if _author_year(c) not in known:  # constants' sources not already cited (in any format)
+                known.add(_author_year(c))
                 b.cited.setdefault(f"quant-{i}", Reference(f"quant-{i}", c))
     elif measures:
         b.add("quantification_ratio", measures=words)

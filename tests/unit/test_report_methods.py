@@ -181,3 +181,13 @@ def test_methods_list_only_the_options_of_the_baseline_used():
                                               "lipids": "auto", "lipid_min_ratio_tcr": 1.0}})
     assert "poly_order" not in spline and spline["baseline_knot_spacing_ppm"] == 0.15
     assert spline["lipid_min_ratio_tcr"] == 1.0
+
+
+def test_the_same_work_in_two_formats_is_one_reference():
+    from bidsmrs.report.methods import _author_year
+
+    long = ("Gasparovic C, Song T, Devier D, et al. Use of tissue water as a concentration reference. "
+            "Magn Reson Med. 2006;55(6):1219-1226.")
+    short = "Gasparovic C et al. Use of tissue water as a concentration reference. Magn Reson Med 2006;55:1219-1226"
+    assert _author_year(long) == _author_year(short) == ("gasparovic", "2006")
+    assert _author_year("Near J et al. ... NMR Biomed 2021;34:e4257") != _author_year("Near J, Edden R. MRM 2015;73:44")
