@@ -162,8 +162,11 @@ def run_group_level(settings: Settings) -> int:
                                          "qc_max_fwhm_ppm": settings.qc_max_fwhm_ppm}))
     for measure in MEASURES:
         wide = _wide(gated_conc, measure)
+        what, unit = CONCENTRATION_COLUMNS[measure]
+        metabolite_columns = {c: (f"{c}: {what[0].lower() + what[1:]} (n/a when it fails QC)", unit)
+                              for c in wide.columns if c not in entity_sidecar}
         write_tsv(out / naming.wide_group_file(measure), wide,
-                  column_sidecar({**entity_sidecar}, Measure=measure,
+                  column_sidecar({**entity_sidecar, **metabolite_columns}, Measure=measure,
                                  Description=f"{measure} per spectrum (rows) and metabolite (columns); "
                                              "values failing QC are n/a"))
     if stats is not None:

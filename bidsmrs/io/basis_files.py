@@ -349,8 +349,8 @@ def _load_raw_files(files: list[Path], where: Path, dwell_s, spectrometer_mhz, p
         d2, m2 = _grid_beside(where if where.is_dir() else where.parent)
         dwell, mhz = dwell or d2, mhz or m2
     if dwell is None or mhz is None:
-        raise InputError(".RAW files carry no dwell time or frequency: put the .BASIS beside "
-                         "them or pass dwell_s= and spectrometer_mhz=", where)
+        raise InputError(".RAW files carry no dwell time or spectrometer frequency: put the .BASIS file beside "
+                         'them, or a JSON file such as {"dwell_s": 0.00025, "spectrometer_mhz": 123.2}', where)
     meta = {"source": str(where), "format": "lcmodel-raw"}
     return Basis(names=tuple(names), fids=np.stack(fids, 1), dwell_s=float(dwell),
                  spectrometer_mhz=float(mhz), ppm_centre=ppm_centre, meta=meta)

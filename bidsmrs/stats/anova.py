@@ -136,7 +136,7 @@ class _Design:
         for level in self.levels:
             if (groups == level).sum() < 2:
                 raise InputError(f"group '{level}' of '{self.group_by}' has n={(groups == level).sum()} for "
-                                 f"{metabolite} after QC exclusion; at least 2 are needed")
+                                 f"{metabolite} (after QC exclusion; or not processed); at least 2 are needed")
         return complete
 
     def matrix(self, data: pd.DataFrame) -> tuple[np.ndarray, list[str], dict[str, list[int]]]:

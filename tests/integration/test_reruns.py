@@ -175,3 +175,14 @@ def test_group_level_warns_about_mixed_processing_settings(tmp_path, capsys):
     capsys.readouterr()
     assert main([str(ds.root), str(out), "group", "--skip-bids-validation", "--no-report"]) == 0
     assert "different settings" not in capsys.readouterr().err
+
+
+def test_wide_group_tables_describe_every_column(done):
+    ds, out = done
+    assert main([str(ds.root), str(out), "group", "--skip-bids-validation", "--no-report"]) == 0
+    for measure in ("ratio_tcr", "conc_tissue_corrected_mM"):
+        tsv = out / naming.wide_group_file(measure)
+        side = json.loads(tsv.with_suffix(".json").read_text())
+        columns = tsv.read_text().splitlines()[0].split("\t")
+        assert all(c in side for c in columns), [c for c in columns if c not in side]
+        assert "tNAA" in side and side["tNAA"]["Units"] == ("ratio" if measure == "ratio_tcr" else "mM")
