@@ -286,5 +286,5 @@ def reference_water(spec: Spectrum) -> Spectrum:
         {"phase0_deg": round(float(np.rad2deg(-phi)), 4)}))
 
 
-__all__ = ["reference_metabolite", "phase_metabolite", "reference_water", "find_peak", "shift_hz", "coarse_offset_ppm", "coarse_reference",
-           "REFERENCE_PEAKS", "MIN_PEAK_SNR"]
+__all__ = ["reference_metabolite", "phase_metabolite", "reference_water", "find_peak", "shift_hz",
+           "coarse_offset_ppm", "coarse_reference", "REFERENCE_PEAKS", "MIN_PEAK_SNR"]

@@ -192,7 +192,8 @@ def test_errors_the_user_can_cause():
     with pytest.raises(InputError, match="participants.tsv is missing"):
         group_statistics(values, None, group_by="group", measure_name="x")
     small = values[~values.participant_id.isin([f"sub-r0000x{i:03d}" for i in range(41, 60)])]
-    with pytest.raises(InputError, match="group 'trs' of 'group' has n=1 for rep0000 after QC"):
+    with pytest.raises(InputError,
+                       match=r"no metabolite can be tested; rep0000: group 'trs' of 'group' has n=1 for rep0000"):
         group_statistics(small, participants, group_by="group", measure_name="x")
     notes = participants.assign(notes=[f"free text {i}" for i in range(len(participants))])
     with pytest.raises(InputError, match="'notes' is neither numeric nor categorical"):
