@@ -40,10 +40,9 @@ def conjugation_score(spec: Spectrum) -> float:
     Uses the magnitude spectrum (phase-independent) of the transients' mean, summed over the
     other higher dimensions (coils), minus a running median over ``SMOOTH_PPM`` so that broad
     features such as residual-water wings do not count, only sharp resonances. Each pattern's
-    height is the summed height at
-    its three singlet positions, at the common frequency offset (≤ ``MAX_OFFSET_PPM``) where
-    that sum is largest; summing three lines rather than taking one peak keeps noise from
-    deciding at low SNR. A value well above 1 means conjugated data.
+    height is the summed height at its three singlet positions, at the common frequency offset
+    (≤ ``MAX_OFFSET_PPM``) where that sum is largest; summing three lines rather than taking one
+    peak keeps noise from deciding at low SNR. A value well above 1 means conjugated data.
     """
     from scipy.ndimage import median_filter
 
