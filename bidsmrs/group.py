@@ -108,8 +108,15 @@ def read_participants(bids_dir: Path) -> pd.DataFrame | None:
 
 
 def _missing_participants(bids_dir: Path, conc: pd.DataFrame, settings: Settings) -> list[str]:
+    """Participants with raw svs data selected by the request but no usable outputs."""
     present = set(conc["participant_id"])
-    expected = {p.name for p in Path(bids_dir).glob("sub-*") if p.is_dir() and any(p.rglob("*_svs.nii*"))}
+    rows = []
+    for path in Path(bids_dir).glob("sub-*/**/mrs/*_svs.nii*"):
+        try:
+            rows.append(_entities(path.name.split("_svs")[0]))
+        except (KeyError, ValueError):  # not a BIDS name: find_runs reports it at the participant level
+            continue
+    expected = set(_select(pd.DataFrame(rows, columns=list(_ENTITY_KEYS)), settings)["participant_id"])
     if settings.participant_labels:
         expected &= {f"sub-{label}" for label in settings.participant_labels}
     return sorted(expected - present)
@@ -182,22 +189,30 @@ def run_group_level(settings: Settings) -> int:
     return 0
 
 
+#: Settings holding a path: compared by file name only.
+_PATH_SETTINGS = ("basis", "quant_config", "anat_derivatives")
+
+
 def _warn_mixed_settings(out: Path, conc: pd.DataFrame) -> None:
     """Warn when the spectra in the group tables were processed with different settings
     (``ProcessingSettings`` of their concentrations sidecars): e.g. two participant runs with
     different --fit-range or --baseline, whose results are not comparable."""
     from bidsmrs.io.jsonfile import read_json
 
+    selected = {tuple(str(v) for v in row) for row in conc[list(_ENTITY_KEYS)].drop_duplicates().itertuples(
+        index=False)}
     seen: dict[str, dict] = {}
     for path in naming.find_concentration_tables(out):
-        if f"sub-{naming.parse_src(naming.src_of(path))['sub']}" not in set(conc["participant_id"]):
+        src = naming.src_of(path)
+        if tuple(str(v) for v in _entities(src).values()) not in selected:
             continue
         try:
             key = read_json(path.with_suffix(".json")).get("ProcessingSettings")
         except InputError:
             continue
-        if key is not None:
-            seen[naming.src_of(path)] = key
+        if isinstance(key, dict):  # QC thresholds only flag (the group level re-gates); paths differ by mount
+            seen[src] = {k: (Path(str(v)).name if k in _PATH_SETTINGS and v is not None else v)
+                         for k, v in key.items() if not k.startswith("qc_")}
     variants = {json.dumps(v, sort_keys=True, default=str) for v in seen.values()}
     if len(variants) > 1:
         options = sorted({k for v in seen.values() for k in v if len({json.dumps(w.get(k), default=str)
@@ -208,7 +223,7 @@ def _warn_mixed_settings(out: Path, conc: pd.DataFrame) -> None:
 
 
 #: Group-level selection by entity: settings attribute / svs filter key → table column.
-_SELECT_COLUMNS = {"session": "session", "acquisition": "acquisition", "run": "run"}
+_SELECT_COLUMNS = {"session": "session", "acquisition": "acquisition", "run": "run", "volume": "volume"}
 
 
 def _select(table: pd.DataFrame, settings: Settings) -> pd.DataFrame:
@@ -224,16 +239,25 @@ def _select(table: pd.DataFrame, settings: Settings) -> pd.DataFrame:
         if key in svs and svs[key] is not None:
             vals = svs[key] if isinstance(svs[key], (list, tuple)) else [svs[key]]
             labels = {str(v) for v in vals}
-            if key == "run":  # runs may be zero-padded in names, integers in filters
-                labels |= {str(int(v)) for v in vals if str(v).isdigit()}
+            if key == "run":  # runs may be zero-padded in names, integers (or 1.0) in filters
+                labels = {_run_label(v) for v in vals}
             wanted[column] = labels
     for column, labels in wanted.items():
         if column in table.columns:
             values = table[column].astype(str)
             if column == "run":
-                values = values.map(lambda v: str(int(v)) if v.isdigit() else v)
+                values = values.map(_run_label)
             table = table[values.isin(labels)]
     return table
+
+
+def _run_label(value) -> str:
+    """A run index as a plain integer string ("01", 1, 1.0 → "1"); other values unchanged."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return str(int(f)) if f.is_integer() else str(value)
 
 
 def _wide(conc: pd.DataFrame, measure: str) -> pd.DataFrame:

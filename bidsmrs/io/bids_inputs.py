@@ -321,7 +321,9 @@ def _normalise_filters(bids_filters: Mapping | None) -> tuple[dict, dict, dict]:
     known = {"svs", "mrsref", "t1w"}
     # a per-suffix filter file (e.g. shared with fMRIPrep: "bold", "t2w", ...): the entries for other
     # suffixes do not concern MRS; a value that is not an object means a flat entity filter instead
-    if keys & known and all(isinstance(v, Mapping) or v is None for v in bids_filters.values()):
+    per_suffix = all(isinstance(v, Mapping) or v is None for v in bids_filters.values()) and any(
+        isinstance(v, Mapping) for v in bids_filters.values())
+    if per_suffix:
         other = sorted(keys - known)
         if other:
             logger.info("BIDS filter entries for %s are not about MRS and are ignored", ", ".join(other))

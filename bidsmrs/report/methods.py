@@ -266,6 +266,7 @@ def fit_options_used(fit_sidecar: Mapping) -> dict:
     added lipid components (``FitParameters.lipids``)."""
     opts = dict(fit_sidecar.get("FitOptions")) if isinstance(fit_sidecar.get("FitOptions"), Mapping) else {}
     params = fit_sidecar.get("FitParameters") if isinstance(fit_sidecar.get("FitParameters"), Mapping) else {}
+    lipid_mode = opts.get("lipids")
     if str(params.get("lipids", "")).startswith("added"):
         opts["lipids"] = f"LCModel simulated lipids (Lip09, Lip13a, Lip13b, Lip20) {params['lipids']}"
     # settings of a baseline model that was not used would misdescribe the fit
@@ -274,7 +275,7 @@ def fit_options_used(fit_sidecar: Mapping) -> dict:
         opts = {k: v for k, v in opts.items() if not k.startswith("baseline_")}
     if baseline is not None and baseline != "poly":
         opts.pop("poly_order", None)
-    if opts.get("lipids") in ("never", "always"):  # the auto rule's thresholds did not apply
+    if lipid_mode in ("never", "always"):  # the auto rule's thresholds did not apply
         opts = {k: v for k, v in opts.items() if not k.startswith("lipid_")}
     return opts
 

@@ -267,9 +267,14 @@ def group_statistics(values: pd.DataFrame, participants: pd.DataFrame | None, *,
     rows, skipped = [], []
     for metabolite in design.metabolites:
         try:
-            y = design.subset(metabolite)["_y"].to_numpy(float)
-            if y.size and np.ptp(y) <= 1e-9 * max(float(np.abs(y).max()), 1e-300):
+            data = design.subset(metabolite)
+            y = data["_y"].to_numpy(float)
+            tol = 1e-9 * max(float(np.abs(y).max()) if y.size else 0.0, 1e-300)
+            if y.size and np.ptp(y) <= tol:
                 skipped.append((metabolite, "the same value for every participant (e.g. tCr as a ratio to tCr)"))
+                continue
+            if all(np.ptp(g["_y"].to_numpy(float)) <= tol for _, g in data.groupby("_g")):
+                skipped.append((metabolite, "no variation within the groups (an F test is undefined)"))
                 continue
             rows += _metabolite_rows(design, metabolite, measure_name, test)
         except InputError as exc:  # one sparse metabolite must not stop the others

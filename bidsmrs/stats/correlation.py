@@ -14,9 +14,10 @@ For each clinical column, each subset (``pooled`` = all participants, and each g
     dummies); p from t = r·√(df / (1 − r²)) with df = n − 2 − k, k = number of covariate
     regressors (``df_den``).
 
-For n ≤ ``EXACT_MAX_N`` both p values come from the exact permutation distribution (all n!
-pairings, two-sided): the t approximation gives p = 0 for any perfect correlation, e.g. three
-points in order, whose exact p is 1/3.
+For n ≤ ``EXACT_MAX_N`` the Pearson and Spearman p values come from the exact permutation
+distribution (all n! pairings, two-sided): the t approximation gives p = 0 for any perfect
+correlation, e.g. three points in order, whose exact p is 1/3. The partial correlation's p is
+then the permutation p of the covariate-adjusted residuals (Kennedy 1995, J Bus Econ Stat 13:85).
 
 Rows use the columns of :data:`bidsmrs.stats.anova.STATS_COLUMNS`: ``term`` = the clinical
 column, ``contrast`` = group name or ``pooled``, ``statistic`` = ``effect_size`` = r (or ρ),
@@ -57,7 +58,7 @@ def _exact_p(x: np.ndarray, y: np.ndarray) -> float:
     with np.errstate(invalid="ignore", divide="ignore"):
         r = (yc @ xc) / (np.sqrt((xc ** 2).sum()) * np.sqrt((yc ** 2).sum(axis=1)))
     observed = abs(float(r[0]))  # the identity pairing comes first
-    return float(np.mean(np.abs(r) >= observed * (1 - 1e-12)))
+    return float(np.mean(np.abs(r) >= observed - 1e-12))  # absolute: r = 0 is ~1e-17 in floats
 
 
 @functools.lru_cache(maxsize=None)
@@ -124,6 +125,11 @@ def _subset_rows(data: pd.DataFrame, column: str, covariates, kinds, contrast, m
                         metabolite, column, contrast, len(x), z.shape[1])
         else:
             r, p, df = partial_pearson(x, y, z)
+            if len(x) <= EXACT_MAX_N:  # residual permutation (Kennedy 1995): the t test gives p ≈ 0 here
+                design = np.column_stack([np.ones(len(x)), z])
+                rx = x - design @ np.linalg.lstsq(design, x, rcond=None)[0]
+                ry = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+                p = _exact_p(rx, ry)
             rows.append({**base, "test": "partial_pearson", "statistic": r, "df_den": df, "p": p,
                          "effect_size": r, "effect_size_type": "partial_r"})
     return rows

@@ -21,3 +21,7 @@ def test_select_by_session_acquisition_and_run(tmp_path):
     assert list(_select(table, s)["session"]) == ["pre"]
     s = dataclasses.replace(base, bids_filters={"svs": {"run": 2}})
     assert list(_select(table, s)["run"]) == ["02"]
+    s = dataclasses.replace(base, bids_filters={"svs": {"run": 1.0}})
+    assert list(_select(table, s)["run"]) == ["01"]
+    s = dataclasses.replace(base, bids_filters={"bold": {"task": "rest"}})  # not about MRS: everything
+    assert len(_select(table, s)) == 4

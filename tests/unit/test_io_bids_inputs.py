@@ -206,6 +206,7 @@ def test_request_errors(tmp_path):
     # a filter file shared with other BIDS-Apps: entries for other suffixes are ignored
     shared = {"svs": {"acquisition": "press"}, "t1w": {"reconstruction": None}, "bold": {"task": "rest"}}
     assert len(find_runs(ds.root, bids_filters=shared)) == 2
+    assert len(find_runs(ds.root, bids_filters={"bold": {"task": "rest"}})) == 2
     with pytest.raises(UsageError, match="invalid BIDS filter"):
         find_runs(ds.root, bids_filters={"svs": {"colour": "red"}})
     (tmp_path / "notbids").mkdir()

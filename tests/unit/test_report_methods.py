@@ -181,6 +181,9 @@ def test_methods_list_only_the_options_of_the_baseline_used():
                                               "lipids": "auto", "lipid_min_ratio_tcr": 1.0}})
     assert "poly_order" not in spline and spline["baseline_knot_spacing_ppm"] == 0.15
     assert spline["lipid_min_ratio_tcr"] == 1.0
+    always = fit_options_used({"FitOptions": {"lipids": "always", "lipid_min_ratio_tcr": 1.0},
+                               "FitParameters": {"lipids": "added (always)"}})
+    assert "lipid_min_ratio_tcr" not in always and always["lipids"].endswith("added (always)")
 
 
 def test_the_same_work_in_two_formats_is_one_reference():

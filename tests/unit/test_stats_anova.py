@@ -265,3 +265,17 @@ def test_untestable_metabolites_are_skipped_not_fatal(caplog):
     with pytest.raises(InputError, match="no metabolite can be tested"):
         group_statistics(values[values.metabolite != "tNAA"], participants, group_by="group", covariates=["age"],
                          measure_name="ratio_tcr")
+
+
+def test_no_variation_within_groups_is_skipped(caplog):
+    import logging
+
+    pid = [f"sub-{i:02d}" for i in range(6)]
+    participants = pd.DataFrame({"participant_id": pid, "group": ["a", "b"] * 3})
+    values = pd.concat([pd.DataFrame({"participant_id": pid, "metabolite": "X", "value": [0.0, 1.0] * 3}),
+                        pd.DataFrame({"participant_id": pid, "metabolite": "Y",
+                                      "value": [1.0, 2.0, 1.5, 2.2, 0.9, 2.5]})])
+    with caplog.at_level(logging.WARNING):
+        frame = group_statistics(values, participants, group_by="group", measure_name="x")
+    assert set(frame["metabolite"]) == {"Y"}
+    assert any("no variation within the groups" in r.getMessage() for r in caplog.records)

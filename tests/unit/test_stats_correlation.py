@@ -128,3 +128,18 @@ def test_small_samples_get_exact_permutation_p_values(n):
     r0 = abs(np.corrcoef(x, y)[0, 1])
     rs = [abs(np.corrcoef(x, np.array(perm))[0, 1]) for perm in permutations(y)]
     assert p == pytest.approx(np.mean(np.array(rs) >= r0 - 1e-12))
+
+
+def test_exact_p_edge_cases():
+    """r = 0 in exact arithmetic gives p = 1 (float noise must not count), and a small-sample
+    partial correlation gets a residual-permutation p, not the t test's p ≈ 0."""
+    from bidsmrs.stats.correlation import _exact_p
+
+    x, y = np.array([0.9, 0.7, 1.0, 1.0]), np.array([1.3, 1.4, 1.5, 1.3])
+    assert _exact_p(x, y) == pytest.approx(1.0)
+    n = 5
+    pid, values = _table(None, n, {"tNAA": np.arange(n, dtype=float)})
+    participants = pd.DataFrame({"participant_id": pid, "age": 2.0 * np.arange(n) + 1.0,
+                                 "sex": ["F", "M", "F", "M", "M"]})
+    result = correlations(values, participants, columns=["age"], covariates=["sex"]).set_index("test")
+    assert result.loc["partial_pearson", "p"] >= 1 / 120 - 1e-12  # at least one pairing of 5! (t test: ~1e-100)
