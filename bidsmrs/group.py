@@ -34,42 +34,47 @@ def _entities(src: str) -> dict[str, str]:
     return row
 
 
-def _incomplete_outputs(output_dir: Path, src: str, table_path: Path) -> str | None:
-    """Why a run's participant outputs cannot be used (a finished run has its concentrations
-    TSV, that TSV's sidecar with the input hash, and its QC TSV; all written atomically, so
-    anything else was damaged or removed after the run), else None."""
+def _read_finished(output_dir: Path, src: str, table_path: Path) -> tuple[pd.DataFrame | None, dict, str | None]:
+    """``(table, sidecar, None)`` for a finished run's concentrations, else ``(None, {}, why)``.
+
+    A finished run has its concentrations TSV, that TSV's sidecar with the input hash, and its
+    QC TSV, all written atomically; anything else was damaged or removed after the run.
+    """
     from bidsmrs.io.jsonfile import read_json
 
     try:
         side = read_json(table_path.with_suffix(".json"))
     except InputError:
-        return "the concentrations sidecar (.json) is missing or unreadable"
+        return None, {}, "the concentrations sidecar (.json) is missing or unreadable"
     if "InputHash" not in side:
-        return "the concentrations sidecar has no InputHash (not a finished run)"
+        return None, {}, "the concentrations sidecar has no InputHash (not a finished run)"
     if not (output_dir / naming.run_file(src, "qc", ".tsv")).is_file():
-        return "the QC table is missing"
+        return None, {}, "the QC table is missing"
     try:
         table = read_tsv(table_path)
     except Exception as exc:  # pandas parser errors on a damaged file
-        return f"the concentrations table cannot be read ({type(exc).__name__})"
+        return None, {}, f"the concentrations table cannot be read ({type(exc).__name__})"
     missing = [c for c in ("metabolite", "amplitude", "flag") if c not in table.columns]
     # every row ends with its flag ("ok" or the failed checks): a cut-off row has none
     if missing or (table["metabolite"].fillna("") == "").any() or (table["flag"].fillna("") == "").any():
-        return "the concentrations table is incomplete (cut-off rows or columns)"
-    return None
+        return None, {}, "the concentrations table is incomplete (cut-off rows or columns)"
+    return table, side, None
 
 
-def collect_tables(output_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Long concentrations, QC and tissue tables (entity columns first) from participant outputs."""
+def collect_tables(output_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, dict]]:
+    """Long concentrations, QC and tissue tables (entity columns first) from participant outputs,
+    and each run's ``ProcessingSettings`` (source name → settings)."""
     conc, qc, tissue = [], [], []
+    processing: dict[str, dict] = {}
     for path in naming.find_concentration_tables(output_dir):
         src = naming.src_of(path)
-        problem = _incomplete_outputs(output_dir, src, path)
+        table, side, problem = _read_finished(output_dir, src, path)
         if problem:
             log.warning("%s: %s; left out of the group tables (rerun the participant level)", src, problem)
             continue
+        if isinstance(side.get("ProcessingSettings"), dict):
+            processing[src] = side["ProcessingSettings"]
         ents = _entities(src)
-        table = read_tsv(path)
         conc.append(pd.DataFrame({**{k: [v] * len(table) for k, v in ents.items()}, **{c: table[c] for c in table}}))
         for desc, store in (("qc", qc), ("tissue", tissue)):
             p = output_dir / naming.run_file(src, desc, ".tsv")
@@ -84,7 +89,7 @@ def collect_tables(output_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
     qc_df = (pd.concat(qc, ignore_index=True) if qc else pd.DataFrame()).reindex(columns=cols(QC_COLUMNS))
     tis_df = (pd.concat(tissue, ignore_index=True) if tissue else pd.DataFrame()).reindex(
         columns=cols(TISSUE_COLUMNS))
-    return conc_df, qc_df, tis_df
+    return conc_df, qc_df, tis_df, processing
 
 
 def read_participants(bids_dir: Path) -> pd.DataFrame | None:
@@ -125,14 +130,14 @@ def _missing_participants(bids_dir: Path, conc: pd.DataFrame, settings: Settings
 def run_group_level(settings: Settings) -> int:
     """Write the group tables, statistics and report; return the exit code."""
     out = settings.output_dir
-    conc, qc, tissue = collect_tables(out)
+    conc, qc, tissue, processing = collect_tables(out)
     if settings.participant_labels:
         keep = {f"sub-{label}" for label in settings.participant_labels}
         conc, qc, tissue = (t[t["participant_id"].isin(keep)] for t in (conc, qc, tissue))
     conc, qc, tissue = (_select(t, settings) for t in (conc, qc, tissue))
     if conc.empty:
         raise NoDataError("no participant outputs match --session-label / --bids-filter-file at the group level")
-    _warn_mixed_settings(out, conc)
+    _warn_mixed_settings(processing, conc)
     write_dataset_files(settings.bids_dir, out)
     participants = read_participants(settings.bids_dir)
     missing = _missing_participants(settings.bids_dir, conc, settings)
@@ -193,30 +198,21 @@ def run_group_level(settings: Settings) -> int:
 _PATH_SETTINGS = ("basis", "quant_config", "anat_derivatives")
 
 
-def _warn_mixed_settings(out: Path, conc: pd.DataFrame) -> None:
-    """Warn when the spectra in the group tables were processed with different settings
-    (``ProcessingSettings`` of their concentrations sidecars): e.g. two participant runs with
-    different --fit-range or --baseline, whose results are not comparable."""
-    from bidsmrs.io.jsonfile import read_json
-
-    selected = {tuple(str(v) for v in row) for row in conc[list(_ENTITY_KEYS)].drop_duplicates().itertuples(
-        index=False)}
-    seen: dict[str, dict] = {}
-    for path in naming.find_concentration_tables(out):
-        src = naming.src_of(path)
-        if tuple(str(v) for v in _entities(src).values()) not in selected:
-            continue
-        try:
-            key = read_json(path.with_suffix(".json")).get("ProcessingSettings")
-        except InputError:
-            continue
-        if isinstance(key, dict):  # QC thresholds only flag (the group level re-gates); paths differ by mount
+def _warn_mixed_settings(processing: dict[str, dict], conc: pd.DataFrame) -> None:
+    """Warn when the selected spectra were processed with different settings (``processing``:
+    source name → the ``ProcessingSettings`` of its concentrations sidecar), e.g. two participant
+    runs with different --fit-range or --baseline, whose results are not comparable."""
+    selected = {tuple(str(v) for v in row)
+                for row in conc[list(_ENTITY_KEYS)].drop_duplicates().itertuples(index=False)}
+    seen = {}
+    for src, key in processing.items():
+        if tuple(str(v) for v in _entities(src).values()) in selected:
+            # QC thresholds only flag (the group level re-gates); paths differ between mounts
             seen[src] = {k: (Path(str(v)).name if k in _PATH_SETTINGS and v is not None else v)
                          for k, v in key.items() if not k.startswith("qc_")}
-    variants = {json.dumps(v, sort_keys=True, default=str) for v in seen.values()}
-    if len(variants) > 1:
-        options = sorted({k for v in seen.values() for k in v if len({json.dumps(w.get(k), default=str)
-                                                                      for w in seen.values()}) > 1})
+    if len({json.dumps(v, sort_keys=True, default=str) for v in seen.values()}) > 1:
+        options = sorted({k for v in seen.values() for k in v
+                          if len({json.dumps(w.get(k), default=str) for w in seen.values()}) > 1})
         log.warning("the spectra in these group tables were processed with different settings (%s differ); "
                     "rerun the participant level with one set of options for comparable results",
                     ", ".join(options))
@@ -233,8 +229,9 @@ def _select(table: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     wanted: dict[str, set[str]] = {}
     if settings.session_labels:
         wanted["session"] = {str(s) for s in settings.session_labels}
-    filters = settings.bids_filters or {}
-    svs = filters.get("svs", filters) if isinstance(filters.get("svs", filters), dict) else {}
+    from bidsmrs.io.bids_inputs import _normalise_filters  # the participant level's reading of the file
+
+    svs = _normalise_filters(settings.bids_filters or None)[0]
     for key, column in _SELECT_COLUMNS.items():
         if key in svs and svs[key] is not None:
             vals = svs[key] if isinstance(svs[key], (list, tuple)) else [svs[key]]

@@ -177,8 +177,8 @@ def _fit(design: _Design, data: pd.DataFrame):
     return sm.OLS(data["_y"].to_numpy(float), matrix).fit(), names, terms
 
 
-def _metabolite_rows(design: _Design, metabolite, measure: str, test: str) -> list[dict]:
-    data = design.subset(metabolite)
+def _metabolite_rows(design: _Design, metabolite, data: pd.DataFrame, measure: str, test: str) -> list[dict]:
+    """Rows of one metabolite; ``data`` = ``design.subset(metabolite)``."""
     fit, names, terms = _fit(design, data)
     n = int(fit.nobs)
     base = {"metabolite": metabolite, "measure": measure}
@@ -276,7 +276,7 @@ def group_statistics(values: pd.DataFrame, participants: pd.DataFrame | None, *,
             if all(np.ptp(g["_y"].to_numpy(float)) <= tol for _, g in data.groupby("_g")):
                 skipped.append((metabolite, "no variation within the groups (an F test is undefined)"))
                 continue
-            rows += _metabolite_rows(design, metabolite, measure_name, test)
+            rows += _metabolite_rows(design, metabolite, data, measure_name, test)
         except InputError as exc:  # one sparse metabolite must not stop the others
             skipped.append((metabolite, exc.message))
     if skipped and (rows or len(skipped) < len(design.metabolites)):
